@@ -1,0 +1,122 @@
+"""``create_app``: the one place that wires settings, store, bus, bot and routes together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from warmline import __version__
+from warmline.bot import Bot, EchoBot
+from warmline.channels.directline import api as directline_api
+from warmline.channels.directline import stream as directline_stream
+from warmline.channels.directline.errors import DirectLineError
+from warmline.channels.directline.tokens import TokenIssuer
+from warmline.channels.widget import api as widget_api
+from warmline.channels.widget.registry import list_widgets
+from warmline.config import Settings
+from warmline.cors import BrowserCORSMiddleware, OriginPolicy
+from warmline.events import InProcessBus
+from warmline.runtime import Runtime, utc_now
+from warmline.store import Database
+from warmline.workspace import pages as workspace_pages
+
+WIDGET_STATIC = Path(__file__).parent / "channels" / "widget" / "static"
+ORIGIN_REFRESH_SECONDS = 5.0
+
+
+async def refresh_origins(runtime: Runtime, policy: OriginPolicy) -> None:
+    """Reload widget origins, so a widget saved by another process is honoured within seconds."""
+    async with runtime.db.reading() as session:
+        widgets = await list_widgets(session)
+    policy.update_widgets(p for w in widgets for p in w.allowed_origins)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    bot: Bot | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """Build the ASGI application for one process."""
+    settings = settings or Settings()
+    bus = InProcessBus()
+    runtime = Runtime(
+        settings=settings,
+        db=Database(settings.database_url, bus, schema=settings.database_schema),
+        bus=bus,
+        bot=bot or EchoBot(),
+        clock=clock,
+    )
+    policy = OriginPolicy(settings.allowed_origins)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def keep_fresh() -> None:
+            while True:
+                await asyncio.sleep(ORIGIN_REFRESH_SECONDS)
+                with contextlib.suppress(Exception):
+                    await refresh_origins(runtime, policy)
+
+        await refresh_origins(runtime, policy)
+        refresher = asyncio.create_task(keep_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await runtime.db.dispose()
+
+    app = FastAPI(
+        title="Warmline",
+        version=__version__,
+        summary="Bots that hand conversations to live agents, warm.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.tokens = TokenIssuer(settings.secret_key, settings.token_lifetime_seconds)
+    app.state.origin_policy = policy
+    app.add_middleware(BrowserCORSMiddleware, policy=lambda: policy)
+
+    @app.exception_handler(DirectLineError)
+    async def direct_line_error(_: Request, error: DirectLineError) -> Response:
+        return error.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5])
+        return JSONResponse(
+            {"error": {"code": "BadArgument", "message": f"Invalid request: {problems}."}},
+            status_code=400,
+        )
+
+    app.include_router(directline_api.router)
+    app.include_router(directline_stream.router)
+    app.include_router(widget_api.router)
+    app.include_router(workspace_pages.router)
+    app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
+
+    @app.get("/healthz", tags=["Operations"])
+    async def health() -> dict[str, str]:
+        """Liveness and version."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return (
+            "<!doctype html><title>Warmline</title><h1>Warmline</h1><ul>"
+            '<li><a href="/widgets/demo/try">Try the demo chat widget</a></li>'
+            '<li><a href="/widgets/demo/try?mode=bot-only">Bot-only test embed</a></li>'
+            '<li><a href="/workspace">Agent workspace</a></li>'
+            '<li><a href="/docs">API documentation</a></li></ul>'
+        )
+
+    return app

@@ -1,0 +1,64 @@
+"""Run the bot on what a customer sends and store what it answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from warmline.activity import Activity, ActivityType, ChannelAccount
+from warmline.bot.base import Bot, Turn
+from warmline.conversations.actions import do_append_activity
+from warmline.conversations.model import Conversation, Role, StoredActivity
+from warmline.store import Database
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+async def do_receive_customer_activity(
+    db: Database, bot: Bot, conversation: Conversation, activity: Activity, clock: Clock
+) -> StoredActivity:
+    """Store the customer's activity, then let the owning bot answer it.
+
+    The customer's activity commits on its own first: if the bot fails, what the customer said is
+    never lost, and their client sees its own message echoed with the server id.
+    """
+    async with db.transaction() as tx:
+        stored, is_new = await do_append_activity(
+            tx, conversation.id, activity, role=Role.CUSTOMER, now=clock()
+        )
+    if is_new and conversation.owner == "bot":
+        await _answer(db, bot, Turn(conversation, stored.activity), clock)
+    return stored
+
+
+async def do_greet_customer(db: Database, bot: Bot, conversation: Conversation, clock: Clock) -> None:
+    """Tell the bot the customer joined (``conversationUpdate``) so it can greet them."""
+    joined = Activity(
+        type=ActivityType.CONVERSATION_UPDATE,
+        members_added=[ChannelAccount(id=conversation.customer.id, name=conversation.customer.name)],
+        from_=ChannelAccount(id=conversation.customer.id, name=conversation.customer.name),
+    )
+    async with db.transaction() as tx:
+        stored, _ = await do_append_activity(tx, conversation.id, joined, role=Role.SYSTEM, now=clock())
+    await _answer(db, bot, Turn(conversation, stored.activity), clock)
+
+
+async def _answer(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
+    try:
+        replies = await bot.on_turn(turn)
+    except Exception:
+        log.exception("bot %s failed on %s", bot.name, turn.activity.id)
+        replies = [
+            Activity(
+                type=ActivityType.MESSAGE,
+                text="Sorry, something went wrong on our side. Please try again.",
+            )
+        ]
+    if not replies:
+        return
+    async with db.transaction() as tx:
+        for reply in replies:
+            await do_append_activity(tx, turn.conversation.id, reply, role=Role.BOT, now=clock())

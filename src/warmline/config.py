@@ -1,0 +1,45 @@
+"""Settings from ``WARMLINE_*`` environment variables, so one process image serves every deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """An embedded SQLite file under ``./var/``: a fresh machine runs with nothing else installed."""
+    return f"sqlite+aiosqlite:///{Path('var/warmline.db').resolve()}"
+
+
+class Settings(BaseSettings):
+    """Everything a Warmline process needs to know about its deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="WARMLINE_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    database_schema: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema to use instead of the default search path.",
+    )
+    secret_key: str = Field(
+        default="warmline-development-secret-change-me",
+        min_length=32,
+        description="Signs Direct Line tokens; set a long random value in production.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Origin clients reach this server at (for streamUrl and embed code); "
+        "derived from each request when unset.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra origins allowed to call the Direct Line API from a browser.",
+    )
+    token_lifetime_seconds: int = Field(default=1800, gt=0)
+    max_activity_bytes: int = Field(default=256 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    upload_dir: Path = Field(default=Path("var/uploads"))
+    keepalive_seconds: float = Field(default=20.0, gt=0)

@@ -1,0 +1,136 @@
+"""Tables. Every change here needs an Alembic migration; ``tests/store`` fails without one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Warmline table."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: UTCDateTime,
+    }
+
+
+class WidgetRow(Base):
+    """A chat widget: where it may be embedded, how SSO is checked, which context it accepts."""
+
+    __tablename__ = "widgets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    target_workstream: Mapped[str | None] = mapped_column(String(64))
+    allowed_origins: Mapped[list[Any]] = mapped_column(default=list)
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    context_variables: Mapped[list[Any]] = mapped_column(default=list)
+    directline_secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ConversationRow(Base):
+    """A conversation and who it is with; ``last_seq`` allocates activity sequence numbers."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    widget_id: Mapped[str | None] = mapped_column(ForeignKey("widgets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(16))
+    bot_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_id: Mapped[str] = mapped_column(String(256))
+    user_name: Mapped[str | None] = mapped_column(String(256))
+    authenticated: Mapped[bool] = mapped_column(Boolean, default=False)
+    auth_failure: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class ParticipantRow(Base):
+    """Someone taking part in a conversation: customer, bot, agent or system."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("conversation_id", "role", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    participant_id: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str | None] = mapped_column(String(256))
+    joined_at: Mapped[datetime]
+
+
+class ActivityRow(Base):
+    """One entry of a conversation's ordered log; ``seq`` is the Direct Line watermark."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_activity_id"),
+        Index("ix_activities_activity_id", "activity_id", unique=True),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    from_id: Mapped[str | None] = mapped_column(String(256))
+    from_role: Mapped[str] = mapped_column(String(16))
+    client_activity_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UploadRow(Base):
+    """A file a customer uploaded; served back by an unguessable id until it expires."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    content_type: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str | None] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
