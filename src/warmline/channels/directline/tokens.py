@@ -67,7 +67,7 @@ class TokenIssuer:
                 self._key,
                 algorithms=["HS256"],
                 audience=AUDIENCE,
-                options={"verify_exp": False, "require": ["exp", "conv", "sub"]},
+                options={"verify_exp": False, "verify_iat": False, "require": ["exp", "conv", "sub"]},
             )
         except jwt.InvalidTokenError as error:
             raise unauthorized(f"The token is not valid: {error}.") from error
