@@ -50,7 +50,8 @@ class UserBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=256)
+    # directlinejs sends ``{"user": {}}`` when the page set no user id: that caller is anonymous.
+    id: str | None = Field(default=None, min_length=1, max_length=256)
     name: str | None = Field(default=None, max_length=256)
 
 
@@ -146,7 +147,7 @@ async def generate_token(
     if caller.widget is None:
         raise unauthorized("tokens/generate needs the Direct Line secret, not a token.")
     body = await parse_token_request(request, runtime)
-    user_id = body.user.id if body.user else anonymous_user_id()
+    user_id = body.user.id if body.user and body.user.id else anonymous_user_id()
     conversation_id = new_conversation_id()
     token = tokens.issue(
         conversation_id=conversation_id,
@@ -206,7 +207,9 @@ async def start_conversation(
         assert caller.widget is not None
         conversation_id, widget_id = new_conversation_id(), caller.widget.id
         user = body.user
-        customer = Customer(id=user.id if user else anonymous_user_id(), name=user.name if user else None)
+        customer = Customer(
+            id=user.id if user and user.id else anonymous_user_id(), name=user.name if user else None
+        )
     async with runtime.db.reading() as session:
         existing = await get_conversation(session, conversation_id)
     created = False
