@@ -62,6 +62,7 @@ class WidgetRow(Base):
     auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     context_variables: Mapped[list[Any]] = mapped_column(default=list)
     directline_secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    bot_id: Mapped[str | None] = mapped_column(ForeignKey("bots.id"))
     created_at: Mapped[datetime]
 
 
@@ -82,6 +83,8 @@ class ConversationRow(Base):
     auth_failure: Mapped[str | None] = mapped_column(Text)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    bot_id: Mapped[str | None] = mapped_column(ForeignKey("bots.id"))
+    bot_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
@@ -134,3 +137,35 @@ class UploadRow(Base):
     path: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class BotRow(Base):
+    """A bot; what runs is its published versions."""
+
+    __tablename__ = "bots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class BotVersionRow(Base):
+    """An immutable published snapshot of a bot's files."""
+
+    __tablename__ = "bot_versions"
+
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checksum: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]
+
+
+class DialogStateRow(Base):
+    """Where a conversation's bot is: topic stack, variables, pending question (JSON)."""
+
+    __tablename__ = "dialog_states"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
