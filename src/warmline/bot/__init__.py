@@ -4,7 +4,7 @@ The topic runtime (YAML topics, variables, publishing) implements the same ``Bot
 so channels never care which bot answers.
 """
 
-from warmline.bot.base import Bot, Turn
+from warmline.bot.base import Bot, BotReply, Turn
 from warmline.bot.echo import EchoBot
 
-__all__ = ["Bot", "EchoBot", "Turn"]
+__all__ = ["Bot", "BotReply", "EchoBot", "Turn"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from warmline.activity import Activity, ActivityType, ChannelAccount
-from warmline.bot.base import Bot, Turn
+from warmline.bot.base import Bot, BotReply, Turn
 from warmline.conversations.actions import do_append_activity
 from warmline.conversations.model import Conversation, Role, StoredActivity
 from warmline.store import Database
@@ -48,17 +48,28 @@ async def do_greet_customer(db: Database, bot: Bot, conversation: Conversation, 
 
 async def _answer(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
     try:
-        replies = await bot.on_turn(turn)
+        reply = await bot.on_turn(turn)
     except Exception:
         log.exception("bot %s failed on %s", bot.name, turn.activity.id)
-        replies = [
-            Activity(
-                type=ActivityType.MESSAGE,
-                text="Sorry, something went wrong on our side. Please try again.",
-            )
-        ]
-    if not replies:
+        reply = BotReply(
+            [
+                Activity(
+                    type=ActivityType.MESSAGE,
+                    text="Sorry, something went wrong on our side. Please try again.",
+                )
+            ]
+        )
+    if not reply.activities and reply.save is None:
         return
+    # The bot's new state and its replies commit together: a crash never leaves one without the other.
     async with db.transaction() as tx:
-        for reply in replies:
-            await do_append_activity(tx, turn.conversation.id, reply, role=Role.BOT, now=clock())
+        if reply.save is not None:
+            await reply.save(tx)
+        for activity in reply.activities:
+            if (
+                activity.type == ActivityType.MESSAGE
+                and activity.reply_to_id is None
+                and turn.activity.type == "message"
+            ):
+                activity = activity.model_copy(update={"reply_to_id": turn.activity.id})
+            await do_append_activity(tx, turn.conversation.id, activity, role=Role.BOT, now=clock())

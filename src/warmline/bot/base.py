@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from warmline.activity import Activity
 from warmline.conversations.model import Conversation
+from warmline.store import Transaction
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,19 @@ class Turn:
     activity: Activity
 
 
+@dataclass(frozen=True)
+class BotReply:
+    """A bot's answer: activities to send, and state to save in the same transaction as them."""
+
+    activities: Sequence[Activity] = ()
+    save: Callable[[Transaction], Awaitable[None]] | None = field(default=None, compare=False)
+
+
 class Bot(Protocol):
-    """Something that answers a turn with zero or more activities."""
+    """Something that answers a turn."""
 
     name: str
 
-    async def on_turn(self, turn: Turn) -> Sequence[Activity]:
+    async def on_turn(self, turn: Turn) -> BotReply:
         """Reply to ``turn``; ``conversationUpdate`` marks the conversation's start."""
         ...

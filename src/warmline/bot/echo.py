@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from warmline.activity import Activity, ActivityType, ChannelAccount
-from warmline.bot.base import Turn
+from warmline.bot.base import BotReply, Turn
 
 
 class EchoBot:
@@ -15,17 +13,17 @@ class EchoBot:
         self.name = name
         self.account = ChannelAccount(id="warmline-bot", name=name, role="bot")
 
-    async def on_turn(self, turn: Turn) -> Sequence[Activity]:
+    async def on_turn(self, turn: Turn) -> BotReply:
         activity = turn.activity
         if activity.type == ActivityType.CONVERSATION_UPDATE:
-            return [self._say(self.greeting(turn), None)]
+            return BotReply([self._say(self.greeting(turn), None)])
         if activity.type == ActivityType.MESSAGE:
             if activity.text:
-                return [self._say(f"You said: {activity.text}", activity.id)]
+                return BotReply([self._say(f"You said: {activity.text}", activity.id)])
             if activity.attachments:
                 names = ", ".join(a.name or a.content_type for a in activity.attachments)
-                return [self._say(f"You sent: {names}", activity.id)]
-        return []
+                return BotReply([self._say(f"You sent: {names}", activity.id)])
+        return BotReply()
 
     def greeting(self, turn: Turn) -> str:
         """Welcome line; an SSO-authenticated customer is greeted by the name in their token."""
