@@ -84,6 +84,8 @@ class Activity(WireModel):
     value: Any = None
     attachments: list[Attachment] | None = None
     attachment_layout: str | None = None
+    suggested_actions: dict[str, Any] | None = None
+    input_hint: str | None = None
     entities: list[dict[str, Any]] | None = None
     channel_data: dict[str, Any] | None = None
     members_added: list[ChannelAccount] | None = None

@@ -12,6 +12,10 @@ import typer
 import uvicorn
 
 from warmline.app import create_app
+from warmline.bot.loader import Problem, read_bot_folder
+from warmline.bot.publishing import Published, PublishRefused, check_bot, do_attach_bot, do_publish_bot
+from warmline.bot.scripted import run_script
+from warmline.bot.topics import Position
 from warmline.config import Settings
 from warmline.demo import DEMO_WIDGET_ID, demo_sign_in_token, seed_demo
 from warmline.events import InProcessBus
@@ -22,8 +26,10 @@ from warmline.store.migrate import upgrade_database
 app = typer.Typer(help="Warmline: bots that hand conversations to live agents, warm.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema tasks.", no_args_is_help=True)
 widget_app = typer.Typer(help="Chat widget tasks.", no_args_is_help=True)
+bot_app = typer.Typer(help="Bots: validate, test and publish topic YAML.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(widget_app, name="widget")
+app.add_typer(bot_app, name="bot")
 
 Host = Annotated[str, typer.Option(help="Address to listen on (loopback by default).")]
 Port = Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)]
@@ -125,3 +131,104 @@ def sso_token(
 ) -> None:
     """Print a sign-in token the demo widget accepts, as a host page's login would issue."""
     typer.echo(demo_sign_in_token(subject, name, utc_now()))
+
+
+def _print_problems(problems: list[Problem]) -> int:
+    errors = 0
+    for problem in problems:
+        typer.echo(str(problem), err=problem.severity == "error")
+        errors += problem.severity == "error"
+    return errors
+
+
+@bot_app.command("validate")
+def bot_validate(
+    path: Annotated[
+        Path, typer.Argument(help="A bot folder (with bot.yaml) or one topic file.", exists=True)
+    ],
+) -> None:
+    """Print every problem as file:line:col: message; exit 1 when there are errors."""
+    if path.is_dir():
+        _, problems = check_bot(read_bot_folder(path), root=str(path))
+    else:
+        folder = path.parent.parent if path.parent.name == "topics" else None
+        files = (
+            read_bot_folder(folder)
+            if folder and (folder / "bot.yaml").exists()
+            else {"bot.yaml": "name: Topic check\n"}
+        )
+        files = {k: v for k, v in files.items() if not k.startswith("topics/")}
+        files[f"topics/{path.name}"] = path.read_text(encoding="utf-8")
+        _, problems = check_bot(files, root=str(folder) if folder else "")
+        shown = f"topics/{path.name}"
+        problems = [
+            Problem(Position(str(path), p.position.line, p.position.column), p.message, p.severity)
+            if p.position.file.endswith(shown)
+            else p
+            for p in problems
+            if p.position.file.endswith(shown) or not p.position.file.startswith("<system>")
+        ]
+    errors = _print_problems(problems)
+    if errors:
+        typer.echo(f"{errors} error(s).", err=True)
+        raise typer.Exit(1)
+    typer.echo("No problems found.")
+
+
+@bot_app.command("publish")
+def bot_publish(
+    path: Annotated[Path, typer.Argument(help="The bot folder to publish.", exists=True, file_okay=False)],
+    bot_id: Annotated[str, typer.Option("--id", help="The bot's id.")],
+    widget: Annotated[str | None, typer.Option(help="Also make this widget's new chats use the bot.")] = None,
+) -> None:
+    """Validate the draft and publish it as the next version (unchanged files publish nothing new)."""
+    settings = Settings()
+    _prepare_store(settings)
+
+    async def publish() -> Published:
+        db = Database(settings.database_url, InProcessBus(), schema=settings.database_schema)
+        try:
+            async with db.transaction() as tx:
+                published = await do_publish_bot(tx, bot_id, read_bot_folder(path), utc_now())
+                if widget:
+                    await do_attach_bot(tx, widget, bot_id)
+            return published
+        finally:
+            await db.dispose()
+
+    try:
+        published = asyncio.run(publish())
+    except PublishRefused as refused:
+        _print_problems(refused.problems)
+        typer.echo(f"Not published: {len(refused.problems)} error(s).", err=True)
+        raise typer.Exit(1) from None
+    except LookupError as missing:
+        typer.echo(f"Not published: {missing}.", err=True)
+        raise typer.Exit(1) from None
+    _print_problems(list(published.warnings))
+    state = "published" if published.created else "unchanged; still"
+    typer.echo(f"Bot '{bot_id}' {state} version {published.version}.")
+
+
+@bot_app.command("test")
+def bot_test(
+    files: Annotated[list[Path], typer.Argument(help="Scripted conversation files.", exists=True)],
+    bot: Annotated[Path | None, typer.Option(help="Bot folder (default: 'bot:' in each file).")] = None,
+) -> None:
+    """Run scripted conversations; print a pass/fail report; exit 1 on any failure."""
+    failed = 0
+    for file in files:
+        report = asyncio.run(run_script(file, bot))
+        _print_problems(report.problems)
+        for case in report.cases:
+            mark = "PASS" if case.passed else "FAIL"
+            typer.echo(f"{mark} {file}: {case.name}")
+            for failure in case.failures:
+                typer.echo(f"     {failure}")
+            failed += not case.passed
+        if any(p.severity == "error" for p in report.problems):
+            failed += 1
+    if failed:
+        typer.echo(f"{failed} failed.", err=True)
+        raise typer.Exit(1)
+    typer.echo("All scripted conversations passed.")

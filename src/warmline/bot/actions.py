@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,6 +17,18 @@ from warmline.store import Database
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+# One turn at a time per conversation in this process: a bot reads its state, answers and saves;
+# two overlapping turns would otherwise both start from the same state and one would be lost.
+_turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _turn_lock(conversation_id: str) -> asyncio.Lock:
+    lock = _turn_locks.get(conversation_id)
+    if lock is None:
+        lock = asyncio.Lock()
+        _turn_locks[conversation_id] = lock
+    return lock
 
 
 async def do_receive_customer_activity(
@@ -47,6 +61,11 @@ async def do_greet_customer(db: Database, bot: Bot, conversation: Conversation, 
 
 
 async def _answer(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
+    async with _turn_lock(turn.conversation.id):
+        await _answer_locked(db, bot, turn, clock)
+
+
+async def _answer_locked(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
     try:
         reply = await bot.on_turn(turn)
     except Exception:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 
 from warmline.activity import Activity, ChannelAccount, ConversationAccount
 from warmline.conversations.model import (
@@ -26,6 +26,11 @@ ACTIVITY_ADDED = "activity.added"
 ACTIVITY_TRANSIENT = "activity.transient"
 CONVERSATION_STARTED = "conversation.started"
 
+# Appending to the log is every turn's hot path, so it uses Core statements on the tables: the
+# SQL is the same, without the ORM's flush and bulk-update machinery around it.
+_CONVERSATIONS = cast(Table, ConversationRow.__table__)
+_ACTIVITIES = cast(Table, ActivityRow.__table__)
+
 
 async def do_create_conversation(
     tx: Transaction,
@@ -39,6 +44,7 @@ async def do_create_conversation(
     context: dict[str, Any] | None = None,
     auth_failure: str | None = None,
     started: bool = True,
+    bot: tuple[str | None, int | None] = (None, None),
 ) -> Conversation:
     """Create a conversation owned by the bot; ``started=False`` leaves it pending for its client."""
     row = ConversationRow(
@@ -54,6 +60,8 @@ async def do_create_conversation(
         auth_failure=auth_failure,
         context=context or {},
         last_seq=0,
+        bot_id=bot[0],
+        bot_version=bot[1],
         created_at=now,
         started_at=now if started else None,
     )
@@ -112,10 +120,10 @@ async def do_append_activity(
             return _stored(existing), False
 
     seq = await tx.session.scalar(
-        update(ConversationRow)
-        .where(ConversationRow.id == conversation_id)
-        .values(last_seq=ConversationRow.last_seq + 1)
-        .returning(ConversationRow.last_seq)
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == conversation_id)
+        .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
+        .returning(_CONVERSATIONS.c.last_seq)
     )
     if seq is None:
         raise LookupError(conversation_id)
@@ -128,8 +136,8 @@ async def do_append_activity(
         }
     )
     payload = stamped.to_wire()
-    tx.session.add(
-        ActivityRow(
+    await tx.session.execute(
+        insert(_ACTIVITIES).values(
             conversation_id=conversation_id,
             seq=seq,
             activity_id=payload["id"],
@@ -141,7 +149,6 @@ async def do_append_activity(
             payload=payload,
         )
     )
-    await tx.session.flush()
     tx.emit(Event(ACTIVITY_ADDED, conversation_id, {"seq": seq, "activity": payload}))
     return StoredActivity(seq=seq, activity=stamped, role=role), True
 

@@ -57,6 +57,8 @@ class Conversation:
     context: dict[str, Any] = field(default_factory=dict)
     auth_failure: str | None = None
     last_seq: int = 0
+    bot_id: str | None = None
+    bot_version: int | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
 

@@ -29,6 +29,8 @@ def to_conversation(row: ConversationRow) -> Conversation:
         context=dict(row.context or {}),
         auth_failure=row.auth_failure,
         last_seq=row.last_seq,
+        bot_id=row.bot_id,
+        bot_version=row.bot_version,
         created_at=row.created_at,
         started_at=row.started_at,
     )
