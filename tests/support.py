@@ -6,14 +6,19 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import asyncpg
+import httpx
 import uvicorn
 
 from warmline.app import create_app
@@ -26,6 +31,8 @@ from warmline.store.migrate import upgrade_database
 
 PG_URL_ENV = "WARMLINE_TEST_DATABASE_URL"
 TEST_SECRET = "test-directline-secret"
+# The console script installed next to the interpreter running the tests (.venv/bin/warmline).
+WARMLINE_COMMAND = Path(sys.executable).with_name("warmline")
 
 
 @dataclass(frozen=True)
@@ -146,3 +153,95 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ServerProcess:
+    """``warmline serve`` as a child process, so a test can SIGKILL it and start it again.
+
+    Output goes to a log file in ``cwd`` (a pipe nobody reads could fill up and stall the server);
+    ``start`` returns once ``/healthz`` answers, and ``stop`` always leaves no process behind.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        cwd: Path,
+        *,
+        port: int | None = None,
+        args: tuple[str, ...] = ("serve",),
+    ) -> None:
+        self.port = port or free_port()
+        self.env = {**os.environ, **env}
+        self.cwd = cwd
+        self.args = args
+        self.log_path = cwd / f"warmline-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def domain(self) -> str:
+        """The Direct Line domain clients are given."""
+        return f"{self.url}/v3/directline"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start the process (again, on the same port) and wait until it serves."""
+        if self.running:
+            raise RuntimeError("the server process is already running")
+        self._close_log()
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        command = [str(WARMLINE_COMMAND), *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            command, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"warmline exited with {self.process.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.05)  # nothing to await: readiness is only observable by asking
+        self.kill()
+        raise RuntimeError(f"warmline did not answer /healthz within {timeout} s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushing; what was committed must survive."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Ask the process to stop (SIGTERM), killing it if it does not within 10 s."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's output, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -371,12 +371,14 @@ async def upload(
     """Upload files (raw body, or multipart with an optional ``activity`` part)."""
     conversation = await conversation_for(caller, conversation_id, runtime)
     ensure_open(conversation)
-    received = await uploads.receive(request, runtime, conversation.id)
+    received = await uploads.read(request, runtime.settings.max_upload_bytes)
     data = received.activity if received.activity is not None else {"type": "message"}
+    # Checked before any file is written, so a refused upload leaves nothing behind.
     activity = customer_activity(data, conversation)
+    files = await uploads.store(runtime, conversation.id, received.files)
     attachments = [
         *(activity.attachments or []),
-        *uploads.as_attachments(received.files, public_base(request, runtime)),
+        *uploads.as_attachments(files, public_base(request, runtime)),
     ]
     activity = activity.model_copy(update={"attachments": attachments})
     stored = await do_receive_customer_activity(

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 RETENTION = timedelta(hours=24)
 MAX_FILES = 10
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+DEFAULT_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,20 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """One file of an upload, read but not yet stored."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Received:
     """What an upload request carried: an optional activity and the files."""
 
     activity: dict[str, Any] | None
-    files: list[StoredFile]
+    files: list[FilePart]
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -74,32 +85,49 @@ def _replay(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
-async def receive(request: Request, runtime: Runtime, conversation_id: str) -> Received:
-    """Read, check and store an upload; rows and files are written together."""
-    body = await read_limited(request, runtime.settings.max_upload_bytes)
+def _activity(data: bytes | str) -> dict[str, Any]:
+    try:
+        activity = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise bad_argument(f"The 'activity' part is not valid JSON: {error}.") from error
+    if not isinstance(activity, dict):
+        raise bad_argument("The 'activity' part must be one JSON object (an Activity).")
+    return activity
+
+
+async def read(request: Request, limit: int) -> Received:
+    """Read and parse an upload (raw body, or multipart with an ``activity`` part); stores nothing."""
+    body = await read_limited(request, limit)
     content_type = request.headers.get("content-type", "application/octet-stream")
-    parts: list[tuple[str, str, bytes]] = []
-    activity: dict[str, Any] | None = None
-    if content_type.startswith("multipart/form-data"):
-        form = await _replay(request, body).form(max_files=MAX_FILES, max_fields=MAX_FILES)
-        for key, value in form.multi_items():
-            if not isinstance(value, UploadFile):
-                raise bad_argument(f"Form field '{key}' must be a file part.")
-            data = await value.read()
-            if key == "activity":
-                try:
-                    activity = json.loads(data)
-                except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                    raise bad_argument(f"The 'activity' part is not valid JSON: {error}.") from error
-                continue
-            parts.append((value.filename or "file", value.content_type or "application/octet-stream", data))
-    else:
+    if not content_type.startswith("multipart/form-data"):
         disposition = request.headers.get("content-disposition", "")
         match = re.search(r'filename="?([^";]+)"?', disposition)
-        parts.append((match.group(1) if match else "file", content_type, body))
+        return Received(None, [FilePart(match.group(1) if match else "file", content_type, body)])
+    parts: list[FilePart] = []
+    activity: dict[str, Any] | None = None
+    try:
+        # Closing the form releases its spooled temporary files, whatever happens while reading it.
+        async with _replay(request, body).form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
+            for key, value in form.multi_items():
+                if key == "activity":
+                    # DirectLineJS sends a Blob (a file part named "blob"); other clients a plain field.
+                    activity = _activity(await value.read() if isinstance(value, UploadFile) else value)
+                elif isinstance(value, UploadFile):
+                    data = await value.read()
+                    parts.append(FilePart(value.filename or "file", value.content_type or DEFAULT_TYPE, data))
+                else:
+                    raise bad_argument(f"Form field '{key}' must be a file part (or 'activity').")
+    except HTTPException as error:
+        # Starlette's multipart parser reports malformed bodies and too many parts this way.
+        raise bad_argument(f"The multipart body was refused: {error.detail}") from error
     if not parts:
-        raise bad_argument("The upload carries no file.")
-    files = [_write(runtime.settings.upload_dir, conversation_id, *part) for part in parts]
+        raise bad_argument("The upload carries no file; send at least one 'file' part.")
+    return Received(activity, parts)
+
+
+async def store(runtime: Runtime, conversation_id: str, parts: list[FilePart]) -> list[StoredFile]:
+    """Write the files and their rows together."""
+    files = [_write(runtime.settings.upload_dir, conversation_id, part) for part in parts]
     now = runtime.clock()
     async with runtime.db.transaction() as tx:
         for stored in files:
@@ -115,17 +143,17 @@ async def receive(request: Request, runtime: Runtime, conversation_id: str) -> R
                     expires_at=now + RETENTION,
                 )
             )
-    return Received(activity=activity, files=files)
+    return files
 
 
-def _write(root: Path, conversation_id: str, name: str, content_type: str, data: bytes) -> StoredFile:
+def _write(root: Path, conversation_id: str, part: FilePart) -> StoredFile:
     upload_id = secrets.token_urlsafe(24)
     folder = root / conversation_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / upload_id
-    path.write_bytes(data)
-    clean = SAFE_NAME.sub("_", name)[:200] or "file"
-    return StoredFile(upload_id, clean, content_type[:256], len(data), str(path.resolve()))
+    path.write_bytes(part.data)
+    clean = SAFE_NAME.sub("_", part.name)[:200] or "file"
+    return StoredFile(upload_id, clean, part.content_type[:256], len(part.data), str(path.resolve()))
 
 
 def as_attachments(files: list[StoredFile], base_url: str) -> list[Attachment]:

@@ -140,7 +140,11 @@ async def open_session(
         raise forbidden(
             f"Origin '{origin}' may not embed widget '{widget.id}'; add it to the widget's allowed origins."
         )
-    data = await read_json(request, runtime, required=False) or {}
+    data = await read_json(request, runtime, required=False)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise bad_argument('The body must be one JSON object, such as {"context": {...}}.')
     try:
         body = SessionRequest.model_validate(data)
     except ValidationError as error:
