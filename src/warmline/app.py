@@ -12,9 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import WebSocketRoute
 
-from warmline import __version__
+from warmline import __version__, bench
 from warmline.bot import Bot, EchoBot
+from warmline.bot.http import HttpxClient
+from warmline.bot.publishing import BotLibrary
+from warmline.bot.topic_bot import TopicBot
 from warmline.channels.directline import api as directline_api
 from warmline.channels.directline import stream as directline_stream
 from warmline.channels.directline.errors import DirectLineError
@@ -48,13 +52,11 @@ def create_app(
     """Build the ASGI application for one process."""
     settings = settings or Settings()
     bus = InProcessBus()
-    runtime = Runtime(
-        settings=settings,
-        db=Database(settings.database_url, bus, schema=settings.database_schema),
-        bus=bus,
-        bot=bot or EchoBot(),
-        clock=clock,
-    )
+    db = Database(settings.database_url, bus, schema=settings.database_schema)
+    http = HttpxClient()
+    # Conversations pinned to a published bot run its topics; the others get `bot` (echo by default).
+    topics = TopicBot(db, BotLibrary(db, http=http), fallback=bot or EchoBot())
+    runtime = Runtime(settings=settings, db=db, bus=bus, bot=topics, clock=clock)
     policy = OriginPolicy(settings.allowed_origins)
 
     @contextlib.asynccontextmanager
@@ -73,6 +75,7 @@ def create_app(
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            await http.close()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -103,6 +106,8 @@ def create_app(
     app.include_router(widget_api.router)
     app.include_router(workspace_pages.router)
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
+    if settings.bench_echo:
+        app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))
 
     @app.get("/healthz", tags=["Operations"])
     async def health() -> dict[str, str]:

@@ -95,7 +95,7 @@ def demo(
     async def seed() -> None:
         db = Database(settings.database_url, InProcessBus(), schema=settings.database_schema)
         try:
-            await seed_demo(db, secret, utc_now())
+            await seed_demo(db, secret, utc_now(), with_bot=True)
         finally:
             await db.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from warmline.activity import Activity, ChannelAccount, ConversationAccount
 from warmline.conversations.model import (
@@ -26,10 +26,21 @@ ACTIVITY_ADDED = "activity.added"
 ACTIVITY_TRANSIENT = "activity.transient"
 CONVERSATION_STARTED = "conversation.started"
 
-# Appending to the log is every turn's hot path, so it uses Core statements on the tables: the
-# SQL is the same, without the ORM's flush and bulk-update machinery around it.
+# Appending to the log is every turn's hot path, so it runs Core statements built once here: the
+# SQL is the same, without rebuilding the statements or the ORM's flush machinery on every call.
 _CONVERSATIONS = cast(Table, ConversationRow.__table__)
 _ACTIVITIES = cast(Table, ActivityRow.__table__)
+_FIND_RESENT = select(_ACTIVITIES.c.seq, _ACTIVITIES.c.from_role, _ACTIVITIES.c.payload).where(
+    _ACTIVITIES.c.conversation_id == bindparam("conversation_id"),
+    _ACTIVITIES.c.client_activity_id == bindparam("client_id"),
+)
+_NEXT_SEQ = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
+    .returning(_CONVERSATIONS.c.last_seq)
+)
+_INSERT_ACTIVITY = insert(_ACTIVITIES)
 
 
 async def do_create_conversation(
@@ -110,21 +121,17 @@ async def do_append_activity(
     """
     client_id = activity.client_activity_id if role is Role.CUSTOMER else None
     if client_id is not None:
-        existing = await tx.session.scalar(
-            select(ActivityRow).where(
-                ActivityRow.conversation_id == conversation_id,
-                ActivityRow.client_activity_id == client_id,
-            )
+        found = await tx.session.execute(
+            _FIND_RESENT, {"conversation_id": conversation_id, "client_id": client_id}
         )
+        existing = found.first()
         if existing is not None:
-            return _stored(existing), False
+            seq, from_role, stored_payload = existing
+            return StoredActivity(
+                seq=seq, activity=Activity.model_validate(stored_payload), role=Role(from_role)
+            ), False
 
-    seq = await tx.session.scalar(
-        update(_CONVERSATIONS)
-        .where(_CONVERSATIONS.c.id == conversation_id)
-        .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
-        .returning(_CONVERSATIONS.c.last_seq)
-    )
+    seq = await tx.session.scalar(_NEXT_SEQ, {"conversation_id": conversation_id})
     if seq is None:
         raise LookupError(conversation_id)
     stamped = activity.model_copy(
@@ -137,17 +144,18 @@ async def do_append_activity(
     )
     payload = stamped.to_wire()
     await tx.session.execute(
-        insert(_ACTIVITIES).values(
-            conversation_id=conversation_id,
-            seq=seq,
-            activity_id=payload["id"],
-            type=stamped.type,
-            from_id=stamped.from_.id if stamped.from_ else None,
-            from_role=role,
-            client_activity_id=client_id,
-            created_at=now,
-            payload=payload,
-        )
+        _INSERT_ACTIVITY,
+        {
+            "conversation_id": conversation_id,
+            "seq": seq,
+            "activity_id": payload["id"],
+            "type": stamped.type,
+            "from_id": stamped.from_.id if stamped.from_ else None,
+            "from_role": role,
+            "client_activity_id": client_id,
+            "created_at": now,
+            "payload": payload,
+        },
     )
     tx.emit(Event(ACTIVITY_ADDED, conversation_id, {"seq": seq, "activity": payload}))
     return StoredActivity(seq=seq, activity=stamped, role=role), True
@@ -163,9 +171,3 @@ def _sender(account: ChannelAccount | None, role: Role) -> ChannelAccount:
     if account is None:
         return ChannelAccount(id=role.value, role=wire_role)
     return account.model_copy(update={"role": account.role or wire_role})
-
-
-def _stored(row: ActivityRow) -> StoredActivity:
-    return StoredActivity(
-        seq=row.seq, activity=Activity.model_validate(row.payload), role=Role(row.from_role)
-    )

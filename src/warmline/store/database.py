@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 from warmline.events import Bus, Event
 
@@ -41,6 +42,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    # Replaces the pool's rollback-on-return, which on aiosqlite is a thread hop per session even
+    # though the session has just committed or rolled back: roll back only what SQLite says is open.
+    if state.asyncio_safe and not state.terminate_only and dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 class Database:
     """The store of one deployment: engine, session factory and the event bus actions publish to."""
 
@@ -49,13 +57,16 @@ class Database:
         self.bus = bus
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            kwargs.update(pool_reset_on_return=None)
+        else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "reset", _sqlite_reset)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency flat under concurrency and avoids "database is locked" errors.

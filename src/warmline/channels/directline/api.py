@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warmline.activity import Activity, ActivitySet, ActivityType, ChannelAccount, ResourceResponse
 from warmline.bot.actions import do_greet_customer, do_receive_customer_activity
+from warmline.bot.publishing import pin_bot
 from warmline.channels.directline import uploads
 from warmline.channels.directline.access import (
     Caller,
@@ -221,6 +222,7 @@ async def start_conversation(
                 channel="directline",
                 customer=customer,
                 widget_id=widget_id,
+                bot=await pin_bot(tx.session, widget_id),
                 now=now,
             )
         created = True
@@ -341,13 +343,12 @@ def ensure_open(conversation: Conversation) -> None:
 
 
 @router.post("/conversations/{conversation_id}/activities", response_model=ResourceResponse)
-async def post_activity(
-    conversation_id: str,
-    request: Request,
-    caller: Caller = Depends(get_caller),
-    runtime: Runtime = Depends(get_runtime),
-) -> JSONResponse:
+async def post_activity(conversation_id: str, request: Request) -> JSONResponse:
     """Send one activity; the reply is its server id, and it is echoed on the stream."""
+    # The hottest route resolves its caller here rather than through Depends: FastAPI runs the
+    # sync dependencies (get_runtime, get_tokens) in a thread pool, two thread hops per message.
+    runtime = get_runtime(request)
+    caller = await get_caller(request, runtime, get_tokens(request))
     conversation = await conversation_for(caller, conversation_id, runtime)
     ensure_open(conversation)
     activity = customer_activity(await read_json(request, runtime, required=True), conversation)

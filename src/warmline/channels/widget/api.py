@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from warmline.bot.publishing import pin_bot
 from warmline.channels.directline.access import get_tokens
 from warmline.channels.directline.api import (
     anonymous_user_id,
@@ -172,6 +173,7 @@ async def open_session(
             context=context,
             auth_failure=sign_in.failure if sign_in else None,
             started=False,
+            bot=await pin_bot(tx.session, widget.id),
             now=now,
         )
     token = tokens.issue(
