@@ -45,6 +45,8 @@ test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
+	$(BIN)/warmline bot validate src/warmline/demo_bot
+	$(BIN)/warmline bot test src/warmline/demo_bot/tests/*.test.yaml
 	$(BIN)/pytest
 
 bench: install
