@@ -85,6 +85,14 @@ class ConversationRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     bot_id: Mapped[str | None] = mapped_column(ForeignKey("bots.id"))
     bot_version: Mapped[int | None] = mapped_column(Integer)
+    # Routing: where the conversation waits or who has it (see warmline.routing).
+    environment_id: Mapped[str | None] = mapped_column(String(64))
+    workstream_id: Mapped[str | None] = mapped_column(String(64))
+    queue_id: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    routing_priority: Mapped[int | None] = mapped_column(Integer)
+    queued_at: Mapped[datetime | None]
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
@@ -169,3 +177,105 @@ class DialogStateRow(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+
+
+class EnvironmentRow(Base):
+    """A tenant: everything routing-related belongs to exactly one environment."""
+
+    __tablename__ = "environments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    geography: Mapped[str | None] = mapped_column(String(64))
+    omnichannel_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class RoutingConfigRow(Base):
+    """An environment's routing configuration document (validated ``ContactCenter``), versioned."""
+
+    __tablename__ = "routing_configs"
+
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applied_at: Mapped[datetime]
+
+
+class AgentRow(Base):
+    """An agent's run-time state: presence and the capacity in use (kept in step with offers)."""
+
+    __tablename__ = "agents"
+
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    presence: Mapped[str] = mapped_column(String(16))
+    presence_text: Mapped[str | None] = mapped_column(String(100))
+    presence_at: Mapped[datetime]
+    load_messaging: Mapped[int] = mapped_column(Integer, default=0)
+    load_voice: Mapped[int] = mapped_column(Integer, default=0)
+    last_assigned_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class QueueMemberRow(Base):
+    """An agent's membership of a queue; ``added_at`` orders advanced round robin."""
+
+    __tablename__ = "queue_members"
+
+    environment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_at: Mapped[datetime]
+    last_assigned_at: Mapped[datetime | None]
+
+
+class OfferRow(Base):
+    """A conversation offered to one agent until accepted, rejected or expired.
+
+    ``pending_for`` equals the conversation id while the offer is pending and is unique, so the
+    database itself refuses a second simultaneous offer of one conversation.
+    """
+
+    __tablename__ = "offers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    environment_id: Mapped[str] = mapped_column(String(64))
+    queue_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    pending_for: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class TimerRow(Base):
+    """A stored due time (offer expiry, overflow, auto-close, wrap-up end), claimed once when due."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "done", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    due_at: Mapped[datetime]
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TransitionRow(Base):
+    """Every state change of a conversation: when, from, to, by whom and why."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    at: Mapped[datetime]
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
