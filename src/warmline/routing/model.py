@@ -260,12 +260,16 @@ class Presence(Strict):
 Role = Literal["agent", "supervisor", "administrator"]
 
 
+def _agent_only() -> list[Role]:
+    return ["agent"]
+
+
 class Agent(Strict):
     """A person who takes conversations."""
 
     id: ID
     name: str = Field(min_length=1, max_length=200)
-    roles: list[Role] = Field(default_factory=lambda: ["agent"])
+    roles: list[Role] = Field(default_factory=_agent_only)
     password: str | None = Field(default=None, min_length=4, max_length=200, repr=False)
     capacity_profile: ID | None = None
     skills: dict[str, int] = Field(default_factory=dict)
