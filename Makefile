@@ -6,7 +6,7 @@ PORT ?= 8000
 WEBCHAT_VERSION := 4.18.1
 WEBCHAT_JS := src/warmline/channels/widget/static/vendor/webchat.js
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench bench-bot clean
 
 install: $(VENV)/.installed $(WEBCHAT_JS) node/node_modules/.installed
 
@@ -51,6 +51,11 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/directline_roundtrip.py
+
+# Bot turns against botbuilder-dialogs in one process (the `bench` extra holds the baseline).
+bench-bot: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bot_turns.py
 
 clean:
 	rm -rf $(VENV) var node/node_modules $(WEBCHAT_JS)
