@@ -28,6 +28,7 @@ from warmline.channels.widget.registry import list_widgets
 from warmline.config import Settings
 from warmline.cors import BrowserCORSMiddleware, OriginPolicy
 from warmline.events import InProcessBus
+from warmline.routing.worker import RoutingWorker
 from warmline.runtime import Runtime, utc_now
 from warmline.store import Database
 from warmline.workspace import pages as workspace_pages
@@ -68,13 +69,17 @@ def create_app(
                     await refresh_origins(runtime, policy)
 
         await refresh_origins(runtime, policy)
-        refresher = asyncio.create_task(keep_fresh())
+        tasks = [asyncio.create_task(keep_fresh())]
+        if settings.routing_worker:
+            tasks.append(asyncio.create_task(RoutingWorker(db, clock).run()))
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await http.close()
             await runtime.db.dispose()
 

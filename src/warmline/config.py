@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     upload_dir: Path = Field(default=Path("var/uploads"))
     keepalive_seconds: float = Field(default=20.0, gt=0)
+    routing_worker: bool = Field(
+        default=True,
+        description="Run the timer and assignment loop in this process (offers, overflow, auto-close).",
+    )
     bench_echo: bool = Field(
         default=False,
         description="Mount the raw WebSocket echo at /bench/echo, the benchmark baseline; off in production.",
