@@ -44,11 +44,13 @@ async def do_receive_customer_activity(
             tx, conversation.id, activity, role=Role.CUSTOMER, now=clock()
         )
     if is_new and conversation.owner == "bot":
-        await _answer(db, bot, Turn(conversation, stored.activity), clock)
+        await do_run_bot_turn(db, bot, Turn(conversation, stored.activity), clock)
     return stored
 
 
-async def do_greet_customer(db: Database, bot: Bot, conversation: Conversation, clock: Clock) -> None:
+async def do_greet_customer(
+    db: Database, bot: Bot, conversation: Conversation, clock: Clock
+) -> list[StoredActivity]:
     """Tell the bot the customer joined (``conversationUpdate``) so it can greet them."""
     joined = Activity(
         type=ActivityType.CONVERSATION_UPDATE,
@@ -57,15 +59,16 @@ async def do_greet_customer(db: Database, bot: Bot, conversation: Conversation, 
     )
     async with db.transaction() as tx:
         stored, _ = await do_append_activity(tx, conversation.id, joined, role=Role.SYSTEM, now=clock())
-    await _answer(db, bot, Turn(conversation, stored.activity), clock)
+    return await do_run_bot_turn(db, bot, Turn(conversation, stored.activity), clock)
 
 
-async def _answer(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
+async def do_run_bot_turn(db: Database, bot: Bot, turn: Turn, clock: Clock) -> list[StoredActivity]:
+    """Let the bot answer one stored activity; returns its stored replies."""
     async with _turn_lock(turn.conversation.id):
-        await _answer_locked(db, bot, turn, clock)
+        return await _answer_locked(db, bot, turn, clock)
 
 
-async def _answer_locked(db: Database, bot: Bot, turn: Turn, clock: Clock) -> None:
+async def _answer_locked(db: Database, bot: Bot, turn: Turn, clock: Clock) -> list[StoredActivity]:
     try:
         reply = await bot.on_turn(turn)
     except Exception:
@@ -79,7 +82,8 @@ async def _answer_locked(db: Database, bot: Bot, turn: Turn, clock: Clock) -> No
             ]
         )
     if not reply.activities and reply.save is None:
-        return
+        return []
+    stored_replies: list[StoredActivity] = []
     # The bot's new state and its replies commit together: a crash never leaves one without the other.
     async with db.transaction() as tx:
         if reply.save is not None:
@@ -91,4 +95,8 @@ async def _answer_locked(db: Database, bot: Bot, turn: Turn, clock: Clock) -> No
                 and turn.activity.type == "message"
             ):
                 activity = activity.model_copy(update={"reply_to_id": turn.activity.id})
-            await do_append_activity(tx, turn.conversation.id, activity, role=Role.BOT, now=clock())
+            stored, _ = await do_append_activity(
+                tx, turn.conversation.id, activity, role=Role.BOT, now=clock()
+            )
+            stored_replies.append(stored)
+    return stored_replies

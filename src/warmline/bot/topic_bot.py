@@ -68,10 +68,31 @@ def handoff_context(
         if name.startswith("Global.") and short.startswith(("msdyn_", "va_")):
             value[short] = item
     value["variables"] = {
-        "topic": {k.split(".", 1)[1]: v for k, v in variables.items() if k.startswith("Topic.")},
-        "global": {k.split(".", 1)[1]: v for k, v in variables.items() if k.startswith("Global.")},
+        scope: {
+            k.split(".", 1)[1]: {"value": v, "type": fx_type(v)}
+            for k, v in variables.items()
+            if k.startswith(prefix)
+        }
+        for scope, prefix in (("topic", "Topic."), ("global", "Global."))
     }
     return value
+
+
+def fx_type(value: Any) -> str:
+    """The Power Fx type name of a variable's value, as hand-off payloads and the agent panel show it."""
+    if value is None:
+        return "Blank"
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, int | float):
+        return "Number"
+    if isinstance(value, datetime):
+        return "DateTime"
+    if isinstance(value, dict):
+        return "Record"
+    if isinstance(value, list):
+        return "Table"
+    return "Text"
 
 
 class TopicBot:

@@ -688,7 +688,7 @@ async def do_pick_conversation(
     tx.emit(Event(CONVERSATION_ASSIGNED, row.id, {"agent": agent_id}))
 
 
-async def _leave_agent(tx: Transaction, row: ConversationRow, now: datetime) -> None:
+async def release_agent(tx: Transaction, row: ConversationRow, now: datetime) -> None:
     routing = dict(row.routing or {})
     if row.agent_id and routing.get("capacity_held"):
         await release_capacity(
@@ -715,7 +715,7 @@ async def do_transfer_to_queue(
     kind = (row.routing or {}).get("type", "messaging")
     if queue.type.value != kind:
         raise RoutingError(f"a {kind} conversation can only move to a {kind} queue")
-    await _leave_agent(tx, row, now)
+    await release_agent(tx, row, now)
     routing = {
         **(row.routing or {}),
         "queue": queue_id,
@@ -739,7 +739,7 @@ async def do_transfer_to_agent(
     units = int((row.routing or {}).get("units", workstream.capacity_units))
     if not await _claim_capacity(tx, config, agent_id, workstream, units, now):
         raise RoutingError(f"agent '{agent_id}' is not available or has no capacity left")
-    await _leave_agent(tx, row, now)
+    await release_agent(tx, row, now)
     queue = config.queues[row.queue_id or workstream.fallback_queue]
     routing = {
         **(row.routing or {}),
@@ -815,7 +815,7 @@ async def do_end_conversation(tx: Transaction, conversation_id: str, actor: str,
     await _transition(tx, row.id, before, ConversationState.WRAP_UP, actor, "ended", now)
     block = workstream.wrap_up_seconds if workstream else 0
     if block == 0:
-        await _leave_agent(tx, row, now)
+        await release_agent(tx, row, now)
     elif block is not None:
         await _timer(tx, WRAP_UP_END, row.id, now + timedelta(seconds=block))
     tx.emit(Event(CONVERSATION_ENDED, row.id, {"by": actor}))
@@ -833,7 +833,7 @@ async def do_close_conversation(
     )
     if pending is not None:
         await _close_offer(tx, pending, "withdrawn", now)
-    await _leave_agent(tx, row, now)
+    await release_agent(tx, row, now)
     before = row.state
     row.state, row.owner = ConversationState.CLOSED, "nobody"
     row.ended_at = row.ended_at or now
@@ -926,7 +926,7 @@ async def _fire(tx: Transaction, timer: TimerRow, now: datetime) -> None:
     elif timer.purpose == AUTO_CLOSE and row.state == ConversationState.WAITING:
         await do_close_conversation(tx, row.id, "routing", "closed after inactivity", now)
     elif timer.purpose == WRAP_UP_END and row.state == ConversationState.WRAP_UP:
-        await _leave_agent(tx, row, now)
+        await release_agent(tx, row, now)
 
 
 async def do_run_due_timers(tx: Transaction, now: datetime, limit: int = 100) -> int:

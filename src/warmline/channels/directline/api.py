@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warmline.activity import Activity, ActivitySet, ActivityType, ChannelAccount, ResourceResponse
-from warmline.bot.actions import do_greet_customer, do_receive_customer_activity
 from warmline.bot.publishing import pin_bot
 from warmline.channels.directline import uploads
 from warmline.channels.directline.access import (
@@ -36,6 +35,7 @@ from warmline.conversations.actions import (
 )
 from warmline.conversations.model import Conversation, ConversationState, Customer
 from warmline.conversations.reads import get_conversation, list_activities
+from warmline.handoff.delivery import do_deliver_customer_activity, do_start_with_bot
 from warmline.runtime import Runtime, get_runtime
 
 router = APIRouter(prefix="/v3/directline", tags=["Direct Line 3.0"])
@@ -233,7 +233,7 @@ async def start_conversation(
             conversation = await get_conversation(session, conversation_id)  # type: ignore[assignment]
         assert conversation is not None
     if created:
-        await do_greet_customer(runtime.db, runtime.bot, conversation, runtime.clock)
+        await do_start_with_bot(runtime.db, runtime.bot, conversation, runtime.clock)
     else:
         response.status_code = 200
     token = tokens.issue(
@@ -355,7 +355,7 @@ async def post_activity(conversation_id: str, request: Request) -> JSONResponse:
     if activity.type == ActivityType.TYPING:
         do_send_transient(runtime.bus, conversation.id, activity)
         return JSONResponse({"id": f"{conversation.id}|typing"})
-    stored = await do_receive_customer_activity(
+    stored = await do_deliver_customer_activity(
         runtime.db, runtime.bot, conversation, activity, runtime.clock
     )
     return JSONResponse({"id": stored.id})
@@ -382,7 +382,7 @@ async def upload(
         *uploads.as_attachments(files, public_base(request, runtime)),
     ]
     activity = activity.model_copy(update={"attachments": attachments})
-    stored = await do_receive_customer_activity(
+    stored = await do_deliver_customer_activity(
         runtime.db, runtime.bot, conversation, activity, runtime.clock
     )
     return JSONResponse({"id": stored.id})
