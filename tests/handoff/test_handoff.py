@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.routing.factories import contact_center
-from tests.support import TEST_SECRET, DatabaseUnderTest, LiveServer
+from tests.support import DatabaseUnderTest, LiveServer
 from warmline.bot.loader import read_bot_folder
 from warmline.bot.publishing import do_attach_bot, do_publish_bot
 from warmline.demo import DEMO_BOT_FOLDER
