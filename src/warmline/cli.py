@@ -189,7 +189,7 @@ def bot_publish(
         db = Database(settings.database_url, InProcessBus(), schema=settings.database_schema)
         try:
             async with db.transaction() as tx:
-                published = await do_publish_bot(tx, bot_id, read_bot_folder(path), utc_now())
+                published = await do_publish_bot(tx, bot_id, read_bot_folder(path), utc_now(), root=str(path))
                 if widget:
                     await do_attach_bot(tx, widget, bot_id)
             return published

@@ -271,7 +271,11 @@ class DialogEngine:
         limit = question.repeat_count if isinstance(question, Question) else 2
         if frame.attempts > limit:
             frame.asking, frame.attempts = None, 0
-            if isinstance(question, Question) and question.on_failure == "default" and question.default_value:
+            if isinstance(question, CSATQuestion):
+                # A survey the customer would not answer is skipped (score left blank), never a
+                # reason to hand a conversation that is wrapping up to a live agent.
+                frame.pc += 1
+            elif question.on_failure == "default" and question.default_value:
                 self._assign(
                     state, frame, question.variable, self._value(question.default_value, frame, state, ctx)
                 )

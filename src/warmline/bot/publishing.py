@@ -55,9 +55,14 @@ class Published:
     warnings: tuple[Problem, ...]
 
 
-async def do_publish_bot(tx: Transaction, bot_id: str, files: dict[str, str], now: datetime) -> Published:
-    """Validate and publish; raises ``PublishRefused`` listing every error."""
-    bot, problems = check_bot(files, root=bot_id)
+async def do_publish_bot(
+    tx: Transaction, bot_id: str, files: dict[str, str], now: datetime, *, root: str | None = None
+) -> Published:
+    """Validate and publish; raises ``PublishRefused`` listing every error.
+
+    Problems name files under ``root`` (the folder the files came from; the bot id by default).
+    """
+    bot, problems = check_bot(files, root=bot_id if root is None else root)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise PublishRefused(errors)

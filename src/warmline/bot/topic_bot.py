@@ -135,7 +135,17 @@ class TopicBot:
             if conversation.bot_only:
                 return [Activity(type="message", text=HANDOFF_UNAVAILABLE, from_=engine.account)]
             value = handoff_context(engine, state, conversation, outcome)
-            return [Activity(type="event", name="handoff.initiate", value=value, from_=engine.account)]
+            # For the omnichannel and the agent only: the customer's client never receives the
+            # private message to the agent or the bot's variables.
+            return [
+                Activity(
+                    type="event",
+                    name="handoff.initiate",
+                    value=value,
+                    from_=engine.account,
+                    channel_data={"warmline": {"visibility": "agents"}},
+                )
+            ]
         if outcome.kind in (OutcomeKind.TRANSFER_TO_PHONE_NUMBER, OutcomeKind.HANG_UP):
             event = Activity(
                 type="event",
