@@ -154,6 +154,7 @@ class BotRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    environment_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
 
@@ -279,3 +280,78 @@ class TransitionRow(Base):
     to_state: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class AppRegistrationRow(Base):
+    """An application (client) id and secret, as an identity provider would issue them."""
+
+    __tablename__ = "app_registrations"
+
+    app_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+
+
+class ApplicationUserRow(Base):
+    """A bot as the omnichannel sees it: an application user for an app id, unique per environment."""
+
+    __tablename__ = "application_users"
+
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("app_registrations.app_id"), primary_key=True)
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class BotConnectionRow(Base):
+    """A bot's connection to an omnichannel environment (enabled | disabled | disconnected), voice on/off."""
+
+    __tablename__ = "bot_connections"
+
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"))
+    app_id: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))
+    channel_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    voice_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ExtensionRow(Base):
+    """An extension installed in an environment."""
+
+    __tablename__ = "extensions"
+
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    installed_at: Mapped[datetime]
+
+
+class BotLayerRow(Base):
+    """A solution layer of a bot: the managed base from an import, or unmanaged edits on top."""
+
+    __tablename__ = "bot_layers"
+
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"), primary_key=True)
+    layer: Mapped[str] = mapped_column(String(16), primary_key=True)
+    solution: Mapped[str] = mapped_column(String(200))
+    solution_version: Mapped[str] = mapped_column(String(32))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_environment: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Who did what in administration, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
