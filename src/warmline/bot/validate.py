@@ -193,10 +193,19 @@ class BotValidator:
         elif isinstance(action, SetTextVariable) and action.text is not None:
             self.template(action.text, known)
         elif isinstance(action, ConditionGroup):
+            # A variable set in any branch is known after the group (it may be Blank on other paths,
+            # which Power Fx allows), so later actions can read it.
+            merged: dict[str, FxType] = {}
             for branch in action.branches:
                 self.expression(branch.condition, branch.position, known, want=FxType.BOOLEAN)
-                self.actions(topic, branch.actions, dict(known), ids)
-            self.actions(topic, action.else_actions, dict(known), ids)
+                inner = dict(known)
+                self.actions(topic, branch.actions, inner, ids)
+                merged.update(inner)
+            inner = dict(known)
+            self.actions(topic, action.else_actions, inner, ids)
+            merged.update(inner)
+            for name, fx_type in merged.items():
+                known.setdefault(name, fx_type)
         elif isinstance(action, BeginDialog | ReplaceDialog):
             self.call(action, known)
         elif isinstance(action, GotoAction) and action.target not in ids:
