@@ -15,6 +15,7 @@ from tests.routing.factories import contact_center
 from tests.support import DatabaseUnderTest, LiveServer
 from warmline.bot.loader import read_bot_folder
 from warmline.bot.publishing import do_attach_bot, do_publish_bot
+from warmline.conversations.reads import list_activities
 from warmline.demo import DEMO_BOT_FOLDER
 from warmline.events import InProcessBus
 from warmline.handoff.actions import do_return_to_bot
@@ -67,6 +68,17 @@ async def _read(database: DatabaseUnderTest, conversation_id: str) -> tuple[Conv
         await db.dispose()
 
 
+async def _stored_handoff(database: DatabaseUnderTest, conversation_id: str) -> dict[str, Any]:
+    db = Database(database.url, InProcessBus(), schema=database.schema)
+    try:
+        async with db.reading() as session:
+            stored = await list_activities(session, conversation_id)
+    finally:
+        await db.dispose()
+    [event] = [s.activity.to_wire() for s in stored if s.activity.name == "handoff.initiate"]
+    return event
+
+
 async def _say(
     client: httpx.AsyncClient, server: LiveServer, conversation: dict[str, Any], text: str
 ) -> None:
@@ -116,11 +128,13 @@ async def test_talk_to_a_person_routes_by_context_and_the_bot_goes_quiet(
 
         texts = [a.get("text") for a in await _history(client, server, conversation)]
         assert any(t and "number 1 in the queue" in t for t in texts)
-        event = [
+        # The hand-off event carries the private message: stored for agents, never sent to the customer.
+        assert not [
             a for a in await _history(client, server, conversation) if a.get("name") == "handoff.initiate"
         ]
-        assert event[0]["value"]["va_AgentMessage"].startswith("Customer needs help with: my refund")
-        assert event[0]["value"]["variables"]["topic"]["Issue"] == {
+        event = await _stored_handoff(database, conversation["conversationId"])
+        assert event["value"]["va_AgentMessage"].startswith("Customer needs help with: my refund")
+        assert event["value"]["variables"]["topic"]["Issue"] == {
             "value": "my refund never arrived",
             "type": "Text",
         }
