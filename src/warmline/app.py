@@ -16,9 +16,13 @@ from starlette.routing import WebSocketRoute
 
 from warmline import __version__, bench
 from warmline.bot import Bot, EchoBot
+from warmline.bot.dialog import HttpClient
 from warmline.bot.http import HttpxClient
 from warmline.bot.publishing import BotLibrary
 from warmline.bot.topic_bot import TopicBot
+from warmline.channels.botconnector import api as botconnector_api
+from warmline.channels.botconnector.outbound import ExternalBot, LearnServiceUrl, ServiceUrl
+from warmline.channels.botconnector.status import HandoffStatusNotifier
 from warmline.channels.directline import api as directline_api
 from warmline.channels.directline import stream as directline_stream
 from warmline.channels.directline.errors import DirectLineError
@@ -49,14 +53,20 @@ def create_app(
     *,
     bot: Bot | None = None,
     clock: Callable[[], datetime] = utc_now,
+    bot_http: HttpClient | None = None,
 ) -> FastAPI:
-    """Build the ASGI application for one process."""
+    """Build the ASGI application for one process (``bot_http``: outbound to external bots)."""
     settings = settings or Settings()
     bus = InProcessBus()
     db = Database(settings.database_url, bus, schema=settings.database_schema)
     http = HttpxClient()
-    # Conversations pinned to a published bot run its topics; the others get `bot` (echo by default).
-    topics = TopicBot(db, BotLibrary(db, http=http), fallback=bot or EchoBot())
+    library = BotLibrary(db, http=http)
+    service_url = ServiceUrl(settings.public_base_url)
+    external = ExternalBot(library, bot_http or http, service_url, settings.secret_key, clock)
+    handoff_status = HandoffStatusNotifier(db, bus, external, clock)
+    # Conversations pinned to a published bot run its topics (or, for an external bot, go to its
+    # endpoint); the others get `bot` (echo by default).
+    topics = TopicBot(db, library, fallback=bot or EchoBot(), external=external)
     runtime = Runtime(settings=settings, db=db, bus=bus, bot=topics, clock=clock)
     policy = OriginPolicy(settings.allowed_origins)
 
@@ -69,7 +79,7 @@ def create_app(
                     await refresh_origins(runtime, policy)
 
         await refresh_origins(runtime, policy)
-        tasks = [asyncio.create_task(keep_fresh())]
+        tasks = [asyncio.create_task(keep_fresh()), asyncio.create_task(handoff_status.run())]
         if settings.routing_worker:
             tasks.append(asyncio.create_task(RoutingWorker(db, clock).run()))
         try:
@@ -92,7 +102,11 @@ def create_app(
     app.state.runtime = runtime
     app.state.tokens = TokenIssuer(settings.secret_key, settings.token_lifetime_seconds)
     app.state.origin_policy = policy
+    app.state.botconnector = external
+    app.state.handoff_status = handoff_status
     app.add_middleware(BrowserCORSMiddleware, policy=lambda: policy)
+    if service_url.learning:
+        app.add_middleware(LearnServiceUrl, service_url=service_url)
 
     @app.exception_handler(DirectLineError)
     async def direct_line_error(_: Request, error: DirectLineError) -> Response:
@@ -108,6 +122,7 @@ def create_app(
 
     app.include_router(directline_api.router)
     app.include_router(directline_stream.router)
+    app.include_router(botconnector_api.router)
     app.include_router(widget_api.router)
     app.include_router(workspace_pages.router)
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")

@@ -26,6 +26,7 @@ from warmline.bot.topics import (
     Branch,
     ConditionGroup,
     CSATQuestion,
+    ExternalBotSettings,
     GlobalVariable,
     GotoAction,
     HttpRequest,
@@ -73,6 +74,7 @@ KNOWN_UNSUPPORTED = {
     "ClearVariable",
     "ResetVariable",
 }
+MIN_APP_PASSWORD_BYTES = 32
 VARIABLE_NAME = re.compile(r"^(Topic|Global)\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -889,6 +891,7 @@ def read_settings(text: str | None, file: str, problems: list[Problem]) -> BotSe
         if e
     )
     return BotSettings(
+        external=read_external(source, fields.get("external")),
         name=name or "Unnamed bot",
         language=source.text(fields.get("language"), "language") or "en-US",
         voice_enabled=source.boolean(settings.get("voiceEnabled"), "voiceEnabled", False),
@@ -899,6 +902,28 @@ def read_settings(text: str | None, file: str, problems: list[Problem]) -> BotSe
         env=env,
         extensions=extensions,
     )
+
+
+def read_external(source: Source, node: Node | None) -> ExternalBotSettings | None:
+    """``external: {endpoint, appId, appPassword}``: a Bot Framework bot reached over HTTP."""
+    if node is None:
+        return None
+    fields = source.mapping(node, "external")
+    endpoint = source.text(fields.get("endpoint"), "endpoint") or ""
+    if not endpoint.startswith(("http://", "https://")):
+        source.error(
+            fields.get("endpoint") or node, "external needs 'endpoint', the bot's http(s) /api/messages URL"
+        )
+    app_id = source.text(fields.get("appId"), "appId") or None
+    password = source.text(fields.get("appPassword"), "appPassword") or None
+    if (app_id is None) != (password is None):
+        source.error(node, "give both appId and appPassword (authenticated) or neither (local development)")
+    elif password is not None and len(password.encode()) < MIN_APP_PASSWORD_BYTES:
+        # It signs HS256 tokens (RFC 7518 §3.2: the key must be at least as long as the hash).
+        source.error(
+            fields["appPassword"], f"appPassword must be at least {MIN_APP_PASSWORD_BYTES} characters"
+        )
+    return ExternalBotSettings(endpoint=endpoint, app_id=app_id, app_password=password)
 
 
 def read_globals(text: str | None, file: str, problems: list[Problem]) -> dict[str, GlobalVariable]:
@@ -952,6 +977,14 @@ def load_bot_files(
     prefix = f"{root.rstrip('/')}/" if root else ""
     settings = read_settings(files.get("bot.yaml"), f"{prefix}bot.yaml", problems)
     topics: dict[str, Topic] = {}
+    if settings.external is not None and any(f.startswith("topics/") for f in files):
+        problems.append(
+            Problem(
+                Position(f"{prefix}bot.yaml", 1, 1),
+                "an external bot runs no topics; topics/ is ignored",
+                "warning",
+            )
+        )
     for relative in sorted(f for f in files if f.startswith("topics/") and f.endswith(".yaml")):
         name = relative.split("/", 1)[1].split(".", 1)[0]
         topic = load_topic_text(files[relative], f"{prefix}{relative}", name, problems)

@@ -138,15 +138,16 @@ class BotLibrary:
         self.db = db
         self.http = http
         self._engines: OrderedDict[tuple[str, int], DialogEngine] = OrderedDict()
+        self._definitions: OrderedDict[tuple[str, int], BotDefinition] = OrderedDict()
         self._size = size
 
-    async def engine(self, bot_id: str, version: int) -> DialogEngine:
-        """The engine of one published version (compiled once, then cached)."""
+    async def definition(self, bot_id: str, version: int) -> BotDefinition:
+        """One published version, loaded (and checked) once, then cached."""
         key = (bot_id, version)
-        engine = self._engines.get(key)
-        if engine is not None:
-            self._engines.move_to_end(key)
-            return engine
+        bot = self._definitions.get(key)
+        if bot is not None:
+            self._definitions.move_to_end(key)
+            return bot
         async with self.db.reading() as session:
             files = await get_version_files(session, bot_id, version)
         if files is None:
@@ -155,7 +156,19 @@ class BotLibrary:
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise RuntimeError(f"published version {bot_id} v{version} no longer validates: {errors[0]}")
-        engine = DialogEngine(bot, http=self.http)
+        self._definitions[key] = bot
+        if len(self._definitions) > self._size:
+            self._definitions.popitem(last=False)
+        return bot
+
+    async def engine(self, bot_id: str, version: int) -> DialogEngine:
+        """The engine of one published version (compiled once, then cached)."""
+        key = (bot_id, version)
+        engine = self._engines.get(key)
+        if engine is not None:
+            self._engines.move_to_end(key)
+            return engine
+        engine = DialogEngine(await self.definition(bot_id, version), http=self.http)
         self._engines[key] = engine
         if len(self._engines) > self._size:
             self._engines.popitem(last=False)

@@ -96,19 +96,29 @@ def fx_type(value: Any) -> str:
 
 
 class TopicBot:
-    """Runs YAML topics for conversations pinned to a published bot; others go to ``fallback``."""
+    """Runs YAML topics for conversations pinned to a published bot; others go to ``fallback``.
+
+    A published version whose ``bot.yaml`` declares ``external`` runs no topics: its turns go to
+    ``external`` (the Bot Connector channel, which forwards them to the bot's own endpoint).
+    """
 
     name = "Warmline topics"
 
-    def __init__(self, db: Database, library: BotLibrary, fallback: Bot) -> None:
+    def __init__(self, db: Database, library: BotLibrary, fallback: Bot, external: Bot | None = None) -> None:
         self.db = db
         self.library = library
         self.fallback = fallback
+        self.external = external
 
     async def on_turn(self, turn: Turn) -> BotReply:
         conversation = turn.conversation
         if conversation.bot_id is None or conversation.bot_version is None:
             return await self.fallback.on_turn(turn)
+        definition = await self.library.definition(conversation.bot_id, conversation.bot_version)
+        if definition.settings.external is not None:
+            if self.external is None:
+                raise RuntimeError(f"bot '{conversation.bot_id}' is external, and no Bot Connector is wired")
+            return await self.external.on_turn(turn)
         engine = await self.library.engine(conversation.bot_id, conversation.bot_version)
         state = await self.load_state(conversation.id)
         ctx = turn_context(conversation, turn.activity.timestamp or datetime.now().astimezone())

@@ -294,6 +294,19 @@ class GlobalVariable:
 
 
 @dataclass(frozen=True)
+class ExternalBotSettings:
+    """``bot.yaml`` ``external``: a Bot Framework bot Warmline is the channel of (no topics run here).
+
+    Without ``app_id`` the bot runs unauthenticated (local development); with it, both directions
+    carry JWTs for this app registration (see docs/handoff.md).
+    """
+
+    endpoint: str
+    app_id: str | None = None
+    app_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class BotSettings:
     """``bot.yaml``: identity, language and behaviour switches."""
 
@@ -305,6 +318,7 @@ class BotSettings:
     allowed_http_hosts: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     extensions: tuple[str, ...] = ()
+    external: ExternalBotSettings | None = None
 
 
 @dataclass(frozen=True)

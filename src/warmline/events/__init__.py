@@ -4,6 +4,6 @@ The bus is a seam: in-process by default, Redis when several processes serve one
 The database stays the source of truth; a subscriber that misses an event catches up by watermark.
 """
 
-from warmline.events.bus import Bus, Event, InProcessBus, Subscription
+from warmline.events.bus import ALL_TOPICS, Bus, Event, InProcessBus, Subscription
 
-__all__ = ["Bus", "Event", "InProcessBus", "Subscription"]
+__all__ = ["ALL_TOPICS", "Bus", "Event", "InProcessBus", "Subscription"]

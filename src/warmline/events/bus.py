@@ -49,7 +49,11 @@ class Bus(Protocol):
         """Deliver committed events to current subscribers."""
 
     def subscribe(self, topic: str) -> Subscription:
-        """Start receiving events of ``topic``."""
+        """Start receiving events of ``topic`` (``"*"``: every event)."""
+
+
+# Subscribing to this topic receives every event, whatever its topic (listeners that fan out).
+ALL_TOPICS = "*"
 
 
 class InProcessBus:
@@ -62,6 +66,8 @@ class InProcessBus:
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
             for subscription in tuple(self._subscribers.get(event.topic, ())):
+                subscription.offer(event)
+            for subscription in tuple(self._subscribers.get(ALL_TOPICS, ())):
                 subscription.offer(event)
 
     def subscribe(self, topic: str) -> Subscription:
