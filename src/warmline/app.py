@@ -32,6 +32,7 @@ from warmline.channels.widget.registry import list_widgets
 from warmline.config import Settings
 from warmline.cors import BrowserCORSMiddleware, OriginPolicy
 from warmline.events import InProcessBus
+from warmline.routing import api as routing_api
 from warmline.routing.worker import RoutingWorker
 from warmline.runtime import Runtime, utc_now
 from warmline.store import Database
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(botconnector_api.router)
     app.include_router(widget_api.router)
     app.include_router(workspace_pages.router)
+    app.include_router(routing_api.router)
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
     if settings.bench_echo:
         app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))

@@ -19,6 +19,8 @@ from warmline.bot.topics import Position
 from warmline.config import Settings
 from warmline.demo import DEMO_WIDGET_ID, demo_sign_in_token, seed_demo
 from warmline.events import InProcessBus
+from warmline.routing.config import ConfigChange, ConfigRefused, do_apply_config, get_config, plan_config
+from warmline.routing.config_file import ConfigFileError, dump_contact_center, load_contact_center
 from warmline.runtime import utc_now
 from warmline.store import Database
 from warmline.store.migrate import upgrade_database
@@ -111,6 +113,7 @@ def demo(
                 f"  Bot-only test embed:     {base}/widgets/{DEMO_WIDGET_ID}/try?mode=bot-only",
                 f"  Embed code:              {base}/widgets/{DEMO_WIDGET_ID}/embed",
                 f"  Agent workspace:         {base}/workspace (placeholder)",
+                "  Agents:                  ava / demo, ben / demo; supervisor: sam / demo",
                 f"  API documentation:       {base}/docs",
                 f"  Direct Line domain:      {base}/v3/directline",
                 f"  Direct Line secret:      {secret}",
@@ -232,3 +235,82 @@ def bot_test(
         typer.echo(f"{failed} failed.", err=True)
         raise typer.Exit(1)
     typer.echo("All scripted conversations passed.")
+
+
+# --- routing configuration as code ----------------------------------------------------------------
+
+config_app = typer.Typer(
+    help="Routing configuration as code: contact-center YAML files.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+
+def _refuse(error: ConfigFileError) -> typer.Exit:
+    for problem in error.problems:
+        typer.echo(str(problem), err=True)
+    typer.echo(f"Nothing applied: {len(error.problems)} problem(s).", err=True)
+    return typer.Exit(1)
+
+
+@config_app.command("apply")
+def config_apply(
+    file: Annotated[Path, typer.Argument(help="The contact-center YAML file.", dir_okay=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff and change nothing.")] = False,
+) -> None:
+    """Validate a contact-center file, print the diff, and apply it as the environment's next version."""
+    try:
+        loaded = load_contact_center(file)
+    except ConfigFileError as error:
+        raise _refuse(error) from None
+    settings = Settings()
+    _prepare_store(settings)
+
+    async def run() -> tuple[int, list[ConfigChange]]:
+        db = Database(settings.database_url, InProcessBus(), schema=settings.database_schema)
+        try:
+            if dry_run:
+                async with db.reading() as session:
+                    plan = await plan_config(session, loaded.document)
+                return plan.next_version, plan.changes
+            async with db.transaction() as tx:
+                return await do_apply_config(tx, loaded.document, utc_now())
+        finally:
+            await db.dispose()
+
+    try:
+        version, changes = asyncio.run(run())
+    except ConfigRefused as refused:
+        raise _refuse(loaded.refused(refused)) from None
+    for change in changes:
+        typer.echo(str(change))
+    environment = loaded.document.environment
+    if not changes:
+        typer.echo(f"No changes: environment '{environment}' is at version {version}.")
+    elif dry_run:
+        typer.echo(f"Dry run: applying would store version {version} of '{environment}'; nothing changed.")
+    else:
+        typer.echo(f"Applied: environment '{environment}' is at version {version}.")
+
+
+@config_app.command("show")
+def config_show(environment: Annotated[str, typer.Argument(help="The environment's id.")]) -> None:
+    """Print an environment's current routing configuration as YAML (passwords are never shown)."""
+    settings = Settings()
+    _prepare_store(settings)
+
+    async def read() -> tuple[int, str] | None:
+        db = Database(settings.database_url, InProcessBus(), schema=settings.database_schema)
+        try:
+            async with db.reading() as session:
+                config = await get_config(session, environment)
+            return (config.version, dump_contact_center(config.document)) if config else None
+        finally:
+            await db.dispose()
+
+    current = asyncio.run(read())
+    if current is None:
+        typer.echo(f"Environment '{environment}' has no routing configuration.", err=True)
+        raise typer.Exit(1)
+    version, text = current
+    typer.echo(f"# environment '{environment}', version {version}")
+    typer.echo(text, nl=False)

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=True,
         description="Run the timer and assignment loop in this process (offers, overflow, auto-close).",
     )
+    admin_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token of the administration REST API (routing configuration, presence); "
+        "the API answers 403 while it is unset.",
+    )
     bench_echo: bool = Field(
         default=False,
         description="Mount the raw WebSocket echo at /bench/echo, the benchmark baseline; off in production.",

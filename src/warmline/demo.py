@@ -11,6 +11,8 @@ from warmline.bot.loader import read_bot_folder
 from warmline.bot.publishing import do_attach_bot, do_publish_bot
 from warmline.channels.widget.model import ContextVariable, ContextVariableType, Widget, WidgetAuth
 from warmline.channels.widget.registry import do_save_widget
+from warmline.routing.config import do_apply_config
+from warmline.routing.config_file import load_contact_center
 from warmline.store import Database
 
 DEMO_WIDGET_ID = "demo"
@@ -39,19 +41,22 @@ DEMO_WIDGET = Widget(
 
 DEMO_BOT_ID = "contoso-retail"
 DEMO_BOT_FOLDER = Path(__file__).with_name("demo_bot")
+DEMO_CONTACT_CENTER = Path(__file__).with_name("demo_contact_center.yaml")
 
 
 async def seed_demo(db: Database, directline_secret: str, now: datetime, *, with_bot: bool = False) -> None:
     """Create or refresh the demo data; safe to run at every demo start.
 
-    ``with_bot`` publishes the retail demo bot and puts it behind the demo widget; without it the
-    widget's chats go to the built-in echo bot (what the Direct Line protocol tests expect).
+    ``with_bot`` publishes the retail demo bot, puts it behind the demo widget and applies the demo
+    contact center (queues, workstreams, agents) its hand-offs route into; without it the widget's
+    chats go to the built-in echo bot (what the Direct Line protocol tests expect).
     """
     async with db.transaction() as tx:
         await do_save_widget(tx, DEMO_WIDGET, directline_secret, now)
         if with_bot:
             await do_publish_bot(tx, DEMO_BOT_ID, read_bot_folder(DEMO_BOT_FOLDER), now)
             await do_attach_bot(tx, DEMO_WIDGET_ID, DEMO_BOT_ID)
+            await do_apply_config(tx, load_contact_center(DEMO_CONTACT_CENTER).document, now)
 
 
 def demo_sign_in_token(

@@ -7,12 +7,14 @@ rows and queue memberships, in one transaction — an invalid file changes nothi
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +32,13 @@ from warmline.routing.model import (
     WorkstreamType,
 )
 from warmline.store import Transaction
-from warmline.store.schema import AgentRow, EnvironmentRow, QueueMemberRow, RoutingConfigRow
+from warmline.store.schema import (
+    AgentRow,
+    ConversationRow,
+    EnvironmentRow,
+    QueueMemberRow,
+    RoutingConfigRow,
+)
 
 RULE_NAMESPACES = ("Context.", "Conversation.", "Global.", "Topic.", "va_", "msdyn_")
 PASSWORDS = PasswordHasher()
@@ -53,6 +61,14 @@ class ConfigProblem:
         for part in self.path:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out
+
+
+class ConfigRefused(ValueError):
+    """A configuration that cannot be applied; nothing was changed."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("; ".join(f"{p.where}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 def _duplicates(items: list[Any], what: str, path: str) -> Iterator[ConfigProblem]:
@@ -231,7 +247,9 @@ class RoutingConfig:
         return None
 
 
-_cache: dict[tuple[str, int], RoutingConfig] = {}
+# Per database (engine), so two databases in one process — tests, or a tool holding two — never
+# share a version number's parsed document.
+_cache: weakref.WeakKeyDictionary[object, dict[tuple[str, int], RoutingConfig]] = weakref.WeakKeyDictionary()
 
 
 async def get_config(session: AsyncSession, environment: str) -> RoutingConfig | None:
@@ -241,13 +259,14 @@ async def get_config(session: AsyncSession, environment: str) -> RoutingConfig |
     )
     if version is None:
         return None
-    cached = _cache.get((environment, version))
+    cache = _cache.setdefault(session.get_bind(), {})
+    cached = cache.get((environment, version))
     if cached is not None:
         return cached
     row = await session.get(RoutingConfigRow, (environment, version))
     assert row is not None
     config = RoutingConfig.build(environment, version, ContactCenter.model_validate(row.document))
-    _cache[(environment, version)] = config
+    cache[(environment, version)] = config
     return config
 
 
@@ -286,14 +305,127 @@ def _without_password(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "password"}
 
 
+def check_change(old: ContactCenter | None, new: ContactCenter) -> list[ConfigProblem]:
+    """Edits a running workstream cannot take (D365: the distribution mode can't be edited later)."""
+    if old is None:
+        return []
+    before = {w.id: w for w in old.workstreams}
+    problems: list[ConfigProblem] = []
+    for index, workstream in enumerate(new.workstreams):
+        previous = before.get(workstream.id)
+        if previous is None:
+            continue
+        for field_name in ("type", "distribution"):
+            was, now = getattr(previous, field_name), getattr(workstream, field_name)
+            if was is not now:
+                problems.append(
+                    ConfigProblem(
+                        ("workstreams", index, field_name),
+                        f"a workstream's {field_name} is fixed after creation ('{workstream.id}' is "
+                        f"{was.value}); create a new workstream instead",
+                    )
+                )
+    return problems
+
+
+async def _removed_in_use(
+    session: AsyncSession, old: ContactCenter | None, new: ContactCenter
+) -> list[ConfigProblem]:
+    """Removing a queue or workstream that conversations in flight still use would strand them."""
+    if old is None:
+        return []
+    problems: list[ConfigProblem] = []
+    in_flight = ConversationRow.state.not_in(("closed", "open", "pending"))
+    for section, column, what in (
+        ("queues", ConversationRow.queue_id, "queue"),
+        ("workstreams", ConversationRow.workstream_id, "workstream"),
+    ):
+        removed = {i.id for i in getattr(old, section)} - {i.id for i in getattr(new, section)}
+        for item_id in sorted(removed):
+            count = await session.scalar(
+                select(func.count())
+                .select_from(ConversationRow)
+                .where(ConversationRow.environment_id == new.environment, column == item_id, in_flight)
+            )
+            if count:
+                problems.append(
+                    ConfigProblem(
+                        (section,),
+                        f"{what} '{item_id}' cannot be removed: {count} conversation(s) in it are not "
+                        "closed yet (transfer or close them first)",
+                    )
+                )
+    return problems
+
+
+async def _changed_passwords(session: AsyncSession, config: ContactCenter) -> list[str]:
+    """Agents whose given password differs from the stored one (so re-applying a file is a no-op)."""
+    given = {a.id: a.password for a in config.agents if a.password}
+    if not given:
+        return []
+    rows = await session.execute(
+        select(AgentRow.id, AgentRow.password_hash).where(
+            AgentRow.environment_id == config.environment, AgentRow.id.in_(given)
+        )
+    )
+    hashes = {agent_id: password_hash for agent_id, password_hash in rows}
+    changed = []
+    for agent_id, password in sorted(given.items()):
+        stored = hashes.get(agent_id)
+        try:
+            if stored and PASSWORDS.verify(stored, password):
+                continue
+        except (VerificationError, InvalidHashError):
+            pass
+        changed.append(agent_id)
+    return changed
+
+
+@dataclass(frozen=True)
+class ConfigPlan:
+    """What applying a configuration would do: the current version and the changes."""
+
+    current: RoutingConfig | None
+    changes: list[ConfigChange]
+    new_passwords: frozenset[str] = frozenset()
+
+    @property
+    def next_version(self) -> int:
+        """The version an apply would store (the current one when nothing changes)."""
+        version = self.current.version if self.current else 0
+        return version + 1 if self.changes or self.current is None else version
+
+
+async def plan_config(session: AsyncSession, config: ContactCenter) -> ConfigPlan:
+    """Check ``config`` against itself and the running system, and diff it (raises ``ConfigRefused``)."""
+    problems = check_contact_center(config)
+    current = await get_config(session, config.environment)
+    old = current.document if current else None
+    problems += check_change(old, config)
+    if problems:
+        raise ConfigRefused(problems)
+    problems = await _removed_in_use(session, old, config)
+    if problems:
+        raise ConfigRefused(problems)
+    changes = diff(old, config)
+    changed = {c.id for c in changes if c.section == "agents"}
+    new_passwords = await _changed_passwords(session, config)
+    for agent_id in new_passwords:
+        if agent_id not in changed:
+            changes.append(ConfigChange("~", "agents", agent_id))
+    return ConfigPlan(current, changes, frozenset(new_passwords))
+
+
 async def do_apply_config(
     tx: Transaction, config: ContactCenter, now: datetime
 ) -> tuple[int, list[ConfigChange]]:
-    """Store ``config`` as the environment's next version (none when nothing changed)."""
-    problems = check_contact_center(config)
-    if problems:
-        raise ValueError("; ".join(f"{p.where}: {p.message}" for p in problems))
+    """Store ``config`` as the environment's next version (none when nothing changed).
+
+    Raises ``ConfigRefused`` (with every problem) before writing anything.
+    """
     session = tx.session
+    plan = await plan_config(session, config)
+    current, changes = plan.current, plan.changes
     environment = await session.get(EnvironmentRow, config.environment)
     if environment is None:
         session.add(
@@ -307,12 +439,9 @@ async def do_apply_config(
         )
     elif config.name:
         environment.name = config.name
-    current = await get_config(session, config.environment)
-    changes = diff(current.document if current else None, config)
-    password_changes = any(a.password for a in config.agents)
-    if current is not None and not changes and not password_changes:
+    if current is not None and not changes:
         return current.version, []
-    version = (current.version if current else 0) + 1
+    version = plan.next_version
     document = config.model_dump(mode="json")
     for agent in document["agents"]:
         agent.pop("password", None)  # passwords live hashed on the agent row, never in the document
@@ -321,12 +450,14 @@ async def do_apply_config(
             environment_id=config.environment, version=version, document=document, applied_at=now
         )
     )
-    await _sync_agents(session, config, now)
+    await _sync_agents(session, config, plan.new_passwords, now)
     await session.flush()
     return version, changes
 
 
-async def _sync_agents(session: AsyncSession, config: ContactCenter, now: datetime) -> None:
+async def _sync_agents(
+    session: AsyncSession, config: ContactCenter, new_passwords: frozenset[str], now: datetime
+) -> None:
     existing = {
         row.id: row
         for row in await session.scalars(
@@ -353,7 +484,7 @@ async def _sync_agents(session: AsyncSession, config: ContactCenter, now: dateti
             session.add(row)
         row.name = agent.name
         row.active = True
-        if agent.password:
+        if agent.password and agent_id in new_passwords:  # hashing is slow on purpose; only when new
             row.password_hash = PASSWORDS.hash(agent.password)
     for agent_id, row in existing.items():
         if agent_id not in wanted:

@@ -253,7 +253,8 @@ class CapacityProfile(Strict):
 class Presence(Strict):
     """A custom presence shown to agents, mapped to a base status."""
 
-    name: str = Field(min_length=1, max_length=100)
+    # 16: the agent row stores a custom presence's name in its 16-character presence column.
+    name: str = Field(min_length=1, max_length=16)
     base: BasePresence
 
 
