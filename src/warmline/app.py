@@ -36,7 +36,9 @@ from warmline.routing import api as routing_api
 from warmline.routing.worker import RoutingWorker
 from warmline.runtime import Runtime, utc_now
 from warmline.store import Database
+from warmline.workspace import api as workspace_api
 from warmline.workspace import pages as workspace_pages
+from warmline.workspace import stream as workspace_stream
 
 WIDGET_STATIC = Path(__file__).parent / "channels" / "widget" / "static"
 ORIGIN_REFRESH_SECONDS = 5.0
@@ -126,8 +128,11 @@ def create_app(
     app.include_router(botconnector_api.router)
     app.include_router(widget_api.router)
     app.include_router(workspace_pages.router)
+    app.include_router(workspace_api.router)
+    app.include_router(workspace_stream.router)
     app.include_router(routing_api.router)
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
+    app.mount("/workspace/static", StaticFiles(directory=workspace_pages.STATIC), name="workspace-static")
     if settings.bench_echo:
         app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))
 

@@ -1,7 +1,8 @@
 """Who answers a customer's activity: the ownership state machine.
 
 While the bot owns a conversation the bot answers; once it hands off, the conversation waits in a
-queue or belongs to an agent and the bot never speaks again until an agent hands it back.
+queue or belongs to an agent and the bot never speaks again until an agent hands it back. After
+the agent ends it, a post-conversation survey may own it until the customer answers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from warmline.conversations.model import Conversation, Role, StoredActivity
 from warmline.conversations.reads import get_conversation
 from warmline.handoff.actions import do_hand_off
 from warmline.handoff.payload import HANDOFF_EVENT
+from warmline.handoff.survey import SURVEY_OWNER, do_record_survey_answer
 from warmline.store import Database
 
 Clock = Callable[[], datetime]
@@ -37,6 +39,9 @@ async def do_deliver_customer_activity(
     if current.owner == "bot":
         replies = await do_run_bot_turn(db, bot, Turn(current, stored.activity), clock)
         await _follow_bot(db, current, replies, clock)
+    elif current.owner == SURVEY_OWNER:
+        async with db.transaction() as tx:
+            await do_record_survey_answer(tx, current.id, stored.activity, clock())
     return stored
 
 

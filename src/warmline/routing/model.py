@@ -224,6 +224,7 @@ class Workstream(Strict):
     fallback_queue: ID
     rules: list[RoutingRule] = Field(default_factory=list)
     allowed_presences: list[BasePresence] = Field(default_factory=lambda: [BasePresence.AVAILABLE])
+    post_conversation_survey: bool = False
 
     @model_validator(mode="after")
     def _voice_is_push(self) -> Workstream:

@@ -1,4 +1,5 @@
-"""The agent and supervisor workspace: pages, API and live updates for people taking conversations.
+"""The agent and supervisor workspace: sign-in, pages, the JSON API and the live WebSocket feed.
 
-For now it holds the placeholder page the demo links to; the hand-off issue fills it in.
+Agents take offers, talk to customers, keep private notes, transfer, consult, end and wrap up;
+supervisors watch queues and agents, monitor conversations and force-assign waiting ones.
 """

@@ -36,6 +36,7 @@ from warmline.conversations.actions import (
 from warmline.conversations.model import Conversation, ConversationState, Customer
 from warmline.conversations.reads import get_conversation, list_activities
 from warmline.handoff.delivery import do_deliver_customer_activity, do_start_with_bot
+from warmline.handoff.survey import SURVEY_OWNER
 from warmline.runtime import Runtime, get_runtime
 
 router = APIRouter(prefix="/v3/directline", tags=["Direct Line 3.0"])
@@ -44,6 +45,22 @@ router = APIRouter(prefix="/v3/directline", tags=["Direct Line 3.0"])
 HIDDEN_TYPES = (ActivityType.CONVERSATION_UPDATE.value,)
 CLIENT_TYPES = {t.value for t in ActivityType} - {ActivityType.CONVERSATION_UPDATE.value}
 PAGE_SIZE = 100
+
+
+def for_customer(activity: dict[str, Any]) -> bool:
+    """Whether the customer's client may receive a stored activity.
+
+    Agents' private notes and consult messages (and internal records such as survey answers) are
+    marked ``channelData.warmline.visibility = "agents"``; they live in the same log but never
+    leave through Direct Line.
+    """
+    if activity.get("type") in HIDDEN_TYPES:
+        return False
+    channel_data = activity.get("channelData")
+    if not isinstance(channel_data, dict):
+        return True
+    warmline = channel_data.get("warmline")
+    return not (isinstance(warmline, dict) and warmline.get("visibility") == "agents")
 
 
 class UserBody(BaseModel):
@@ -308,8 +325,12 @@ async def get_activities(
             session, conversation.id, after_seq=after, limit=PAGE_SIZE, exclude_types=HIDDEN_TYPES
         )
     mark = page[-1].seq if page else after
-    body = ActivitySet(activities=[s.activity for s in page], watermark=str(mark))
-    return JSONResponse(body.to_wire())
+    visible = [
+        s.activity
+        for s in page
+        if for_customer({"type": s.activity.type, "channelData": s.activity.channel_data})
+    ]
+    return JSONResponse(ActivitySet(activities=visible, watermark=str(mark)).to_wire())
 
 
 def customer_activity(data: Any, conversation: Conversation) -> Activity:
@@ -335,8 +356,8 @@ def customer_activity(data: Any, conversation: Conversation) -> Activity:
 
 
 def ensure_open(conversation: Conversation) -> None:
-    """Refuse sends to a conversation that has ended."""
-    if conversation.state is ConversationState.CLOSED:
+    """Refuse sends to a conversation that has ended (unless its survey still waits for an answer)."""
+    if conversation.state is ConversationState.CLOSED and conversation.owner != SURVEY_OWNER:
         raise forbidden("This conversation has ended; start a new one.")
     if conversation.state is ConversationState.PENDING:
         raise bad_argument("Start the conversation (POST /conversations) before sending.")

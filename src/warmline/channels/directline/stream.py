@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from warmline.channels.directline.access import Caller, conversation_for
-from warmline.channels.directline.api import HIDDEN_TYPES, PAGE_SIZE
+from warmline.channels.directline.api import PAGE_SIZE, for_customer
 from warmline.channels.directline.errors import DirectLineError
 from warmline.channels.directline.tokens import TokenIssuer
 from warmline.conversations.actions import ACTIVITY_ADDED, ACTIVITY_TRANSIENT
@@ -110,7 +110,7 @@ async def _forward(
         # the store knows the truth, so fill the gap from it.
         return await _replay(websocket, runtime, conversation_id, sent)
     activity = event.data["activity"]
-    if activity.get("type") not in HIDDEN_TYPES:
+    if for_customer(activity):
         await _send(websocket, [activity], str(seq))
     return seq
 
@@ -121,7 +121,7 @@ async def _replay(websocket: WebSocket, runtime: Runtime, conversation_id: str, 
             page = await list_activities(session, conversation_id, after_seq=sent, limit=PAGE_SIZE)
         if not page:
             return sent
-        visible = [s.activity.to_wire() for s in page if s.activity.type not in HIDDEN_TYPES]
+        visible = [wire for wire in (s.activity.to_wire() for s in page) if for_customer(wire)]
         sent = page[-1].seq
         if visible:
             await _send(websocket, visible, str(sent))
