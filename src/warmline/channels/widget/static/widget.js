@@ -120,6 +120,8 @@
       userID: session.user.id,
       username: session.user.name || undefined,
       locale: config.locale,
+      // The agent sees "customer is typing…" in the workspace.
+      sendTypingIndicator: true,
     }, state.panel.querySelector(".wl-chat"));
     window.Warmline.directLine = directLine;
     window.Warmline.session = { conversationId: session.conversationId, user: session.user, signIn: session.signIn };
