@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import WebSocketRoute
 
 from warmline import __version__, bench
+from warmline.admin import api as admin_api
+from warmline.admin import pages as admin_pages
 from warmline.bot import Bot, EchoBot
 from warmline.bot.dialog import HttpClient
 from warmline.bot.http import HttpxClient
@@ -131,7 +133,10 @@ def create_app(
     app.include_router(workspace_api.router)
     app.include_router(workspace_stream.router)
     app.include_router(routing_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
+    app.mount("/admin/static", StaticFiles(directory=admin_pages.STATIC), name="admin-static")
     app.mount("/workspace/static", StaticFiles(directory=workspace_pages.STATIC), name="workspace-static")
     if settings.bench_echo:
         app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))
@@ -148,6 +153,7 @@ def create_app(
             '<li><a href="/widgets/demo/try">Try the demo chat widget</a></li>'
             '<li><a href="/widgets/demo/try?mode=bot-only">Bot-only test embed</a></li>'
             '<li><a href="/workspace">Agent workspace</a></li>'
+            '<li><a href="/admin">Administration</a></li>'
             '<li><a href="/docs">API documentation</a></li></ul>'
         )
 

@@ -402,6 +402,7 @@ async def refresh_connection(session: AsyncSession, bot_id: str) -> list[Check]:
     if config is not None:
         workstreams = [w.id for w in config.workstreams.values() if w.bot == bot_id]
     missing = await missing_extensions(session, connection.environment_id, connection.voice_enabled)
+    published = await get_latest_version(session, bot_id)
     checks = [
         Check(
             "application user active",
@@ -415,8 +416,8 @@ async def refresh_connection(session: AsyncSession, bot_id: str) -> list[Check]:
         ),
         Check(
             "bot published",
-            await get_latest_version(session, bot_id) is not None,
-            "publish the bot with `warmline bot publish`",
+            published is not None,
+            f"version {published}" if published else "publish the bot with `warmline bot publish`",
         ),
         Check(
             "attached to a workstream",

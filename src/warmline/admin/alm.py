@@ -139,9 +139,19 @@ async def _publish_effective(tx: Transaction, bot_id: str, now: datetime) -> int
 
 
 async def do_import_solution(
-    tx: Transaction, actor: Actor, data: bytes, environment_id: str, now: datetime
+    tx: Transaction,
+    actor: Actor,
+    data: bytes,
+    environment_id: str,
+    now: datetime,
+    *,
+    bot_id: str | None = None,
 ) -> dict[str, Any]:
-    """Import into an environment; managed → base layer, unmanaged → editable layer; then publish."""
+    """Import into an environment; managed → base layer, unmanaged → editable layer; then publish.
+
+    Bot ids are unique in a deployment, so importing into another environment of the same
+    deployment needs ``bot_id`` (the id the bot gets there).
+    """
     require_admin(actor, "Importing a solution")
     if await tx.session.get(EnvironmentRow, environment_id) is None:
         raise AdminError("NotFound", f"no environment '{environment_id}'", status=404)
@@ -152,7 +162,7 @@ async def do_import_solution(
         raise AdminError(
             "InvalidBot", "the solution's bot does not validate: " + "; ".join(map(str, errors[:10]))
         )
-    bot_id = str(solution.manifest["bot"]["id"])
+    bot_id = bot_id or str(solution.manifest["bot"]["id"])
     managed = bool(solution.manifest["solution"].get("managed"))
     bot = await tx.session.get(BotRow, bot_id)
     if bot is None:
@@ -169,7 +179,7 @@ async def do_import_solution(
         raise AdminError(
             "WrongEnvironment",
             f"bot '{bot_id}' already lives in '{bot.environment_id}'; import into "
-            "that environment or choose another bot id",
+            "that environment or give the bot another id here (--as-bot)",
             status=409,
         )
     else:
@@ -207,7 +217,13 @@ async def do_import_solution(
         "solution.imported",
         bot_id,
         now,
-        {"environment": environment_id, "managed": managed, "version": info.get("version")},
+        {
+            "environment": environment_id,
+            "managed": managed,
+            "version": info.get("version"),
+            # Kept so the Agent transfers tile can say, later, what the import means for the connection.
+            "connection": solution.manifest.get("connection"),
+        },
     )
     return {
         "bot": bot_id,
@@ -221,9 +237,15 @@ async def do_customize_bot(
     tx: Transaction, actor: Actor, bot_id: str, files: dict[str, str], now: datetime
 ) -> int:
     """Edit a bot in this environment: on a managed bot the edits form the unmanaged layer."""
+    require_admin(actor, "Customizing a bot")
     layers = await _layers(tx.session, bot_id)
     if MANAGED not in layers:
-        return (await do_publish_bot(tx, bot_id, files, now)).version
+        try:
+            return (await do_publish_bot(tx, bot_id, files, now)).version
+        except PublishRefused as refused:
+            raise AdminError(
+                "InvalidBot", "the bot does not validate: " + "; ".join(str(p) for p in refused.problems[:10])
+            ) from refused
     base = dict(layers[MANAGED].files)
     changed = {path: text for path, text in files.items() if base.get(path) != text}
     row = layers.get(UNMANAGED)
