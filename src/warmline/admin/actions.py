@@ -124,6 +124,7 @@ async def do_save_environment(
 
 async def do_register_app(tx: Transaction, actor: Actor, name: str, now: datetime) -> tuple[str, str]:
     """Issue an application (client) id and secret; the secret is shown once and stored hashed."""
+    require_admin(actor, "Registering an application")
     app_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(32)
     tx.session.add(
         AppRegistrationRow(app_id=app_id, name=name, secret_hash=PASSWORDS.hash(secret), created_at=now)

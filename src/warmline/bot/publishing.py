@@ -21,7 +21,7 @@ from warmline.bot.system import system_topics
 from warmline.bot.topics import BotDefinition
 from warmline.bot.validate import validate_bot
 from warmline.store import Database, Transaction
-from warmline.store.schema import BotRow, BotVersionRow, WidgetRow
+from warmline.store.schema import BotConnectionRow, BotRow, BotVersionRow, WidgetRow
 
 
 class PublishRefused(Exception):
@@ -127,6 +127,10 @@ async def pin_bot(session: AsyncSession, widget_id: str | None) -> tuple[str | N
         return None, None
     bot_id = await session.scalar(select(WidgetRow.bot_id).where(WidgetRow.id == widget_id))
     if bot_id is None:
+        return None, None
+    connection = await session.scalar(select(BotConnectionRow.state).where(BotConnectionRow.bot_id == bot_id))
+    if connection is not None and connection != "enabled":
+        # A disabled or disconnected bot gets no traffic from the omnichannel (admin: Disable / Disconnect).
         return None, None
     return bot_id, await get_latest_version(session, bot_id)
 
