@@ -70,6 +70,10 @@ class InProcessBus:
             for subscription in tuple(self._subscribers.get(ALL_TOPICS, ())):
                 subscription.offer(event)
 
+    def publish_from_peer(self, events: Iterable[Event]) -> None:
+        """Deliver events another process published (a Redis bus feeds them in here)."""
+        self.publish(events)
+
     def subscribe(self, topic: str) -> Subscription:
         subscription = Subscription(self, topic, self._queue_size)
         self._subscribers.setdefault(topic, set()).add(subscription)
