@@ -29,6 +29,7 @@ from warmline.channels.directline import api as directline_api
 from warmline.channels.directline import stream as directline_stream
 from warmline.channels.directline.errors import DirectLineError
 from warmline.channels.directline.tokens import TokenIssuer
+from warmline.channels.voice import server as voice_server
 from warmline.channels.widget import api as widget_api
 from warmline.channels.widget.registry import list_widgets
 from warmline.config import Settings
@@ -74,6 +75,12 @@ def create_app(
     topics = TopicBot(db, library, fallback=bot or EchoBot(), external=external)
     runtime = Runtime(settings=settings, db=db, bus=bus, bot=topics, clock=clock)
     policy = OriginPolicy(settings.allowed_origins)
+    # The SIP server (voice channel) runs in this process's event loop when a port is configured.
+    voice = (
+        voice_server.create_switchboard(settings, db=db, bus=bus, bot=topics, library=library, clock=clock)
+        if settings.sip_port is not None
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -87,9 +94,13 @@ def create_app(
         tasks = [asyncio.create_task(keep_fresh()), asyncio.create_task(handoff_status.run())]
         if settings.routing_worker:
             tasks.append(asyncio.create_task(RoutingWorker(db, clock).run()))
+        if voice is not None:
+            await voice.start()
         try:
             yield
         finally:
+            if voice is not None:
+                await voice.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -107,6 +118,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.tokens = TokenIssuer(settings.secret_key, settings.token_lifetime_seconds)
     app.state.origin_policy = policy
+    app.state.voice = voice
     app.state.botconnector = external
     app.state.handoff_status = handoff_status
     app.add_middleware(BrowserCORSMiddleware, policy=lambda: policy)
@@ -138,6 +150,8 @@ def create_app(
     app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
     app.mount("/admin/static", StaticFiles(directory=admin_pages.STATIC), name="admin-static")
     app.mount("/workspace/static", StaticFiles(directory=workspace_pages.STATIC), name="workspace-static")
+    if settings.voice_stats:
+        app.include_router(voice_server.stats_router)
     if settings.bench_echo:
         app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))
 

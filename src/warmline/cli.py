@@ -60,6 +60,23 @@ app.add_typer(bot_app, name="bot")
 
 Host = Annotated[str, typer.Option(help="Address to listen on (loopback by default).")]
 Port = Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)]
+SipPort = Annotated[
+    int | None,
+    typer.Option(help="UDP port of the SIP server for voice calls (0: any free port).", min=0, max=65535),
+]
+SipHost = Annotated[str | None, typer.Option(help="Address SIP and RTP listen on (default: loopback).")]
+DEMO_SIP_PORT = 5080
+DEMO_NUMBER = "15550100"
+
+
+def _with_sip(settings: Settings, sip_port: int | None, sip_host: str | None) -> Settings:
+    """Command-line SIP options win over ``WARMLINE_SIP_*`` settings."""
+    updates: dict[str, object] = {}
+    if sip_port is not None:
+        updates["sip_port"] = sip_port
+    if sip_host is not None:
+        updates["sip_host"] = sip_host
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def _prepare_store(settings: Settings) -> None:
@@ -98,9 +115,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 @app.command()
-def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Migrate the database, then serve HTTP and WebSocket."""
-    settings = Settings()
+def serve(
+    host: Host = "127.0.0.1", port: Port = 8000, sip_port: SipPort = None, sip_host: SipHost = None
+) -> None:
+    """Migrate the database, then serve HTTP and WebSocket (and SIP with ``--sip-port``)."""
+    settings = _with_sip(Settings(), sip_port, sip_host)
     _prepare_store(settings)
     _serve(settings, host, port)
 
@@ -113,9 +132,14 @@ def demo(
         str | None,
         typer.Option(help="Direct Line secret of the demo widget (random when omitted)."),
     ] = None,
+    sip_port: SipPort = None,
+    sip_host: SipHost = None,
 ) -> None:
-    """Migrate, seed the demo widget, print its URLs and secrets, and serve."""
+    """Migrate, seed the demo widget, print its URLs and secrets, and serve (SIP on port 5080)."""
     settings = Settings()
+    if sip_port is None:
+        sip_port = DEMO_SIP_PORT if settings.sip_port is None else settings.sip_port
+    settings = _with_sip(settings, sip_port, sip_host)
     _prepare_store(settings)
     secret = directline_secret or secrets.token_urlsafe(24)
 
@@ -142,6 +166,8 @@ def demo(
                 f"  API documentation:       {base}/docs",
                 f"  Direct Line domain:      {base}/v3/directline",
                 f"  Direct Line secret:      {secret}",
+                f"  Call the bot (SIP/UDP):  sip:{DEMO_NUMBER}@{settings.sip_host}:{settings.sip_port}"
+                "  (keys: 1 orders, 2 person, 3 store, 9 hang up)",
                 f"  Database:                {settings.database_url}",
                 "  Demo SSO token (host page's authToken, valid 1 h, user 'Dana Demo'):",
                 f"    {sso}",

@@ -53,6 +53,38 @@ class Settings(BaseSettings):
         description="Bearer token of the administration REST API (routing configuration, presence); "
         "the API answers 403 while it is unset.",
     )
+    sip_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="UDP port of the SIP server (the voice channel); off while unset, 0: any free port.",
+    )
+    sip_host: str = Field(
+        default="127.0.0.1", description="Address SIP and RTP listen on (loopback by default)."
+    )
+    sip_public_host: str | None = Field(
+        default=None,
+        description="Address put in SIP Contact/Via headers and SDP when peers must use another one (NAT).",
+    )
+    sip_trunk: str | None = Field(
+        default=None,
+        description="host[:port] of the PBX or carrier transfers go to (default: the caller's host).",
+    )
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65535, description="First UDP port for call audio.")
+    rtp_port_max: int = Field(default=20999, ge=1024, le=65535, description="Last UDP port for call audio.")
+    voice_dtmf_timeout: float = Field(
+        default=0.8,
+        gt=0,
+        le=10,
+        description="Seconds after a caller's last key before the keys are sent ('#' sends at once).",
+    )
+    voice_ring_seconds: float = Field(
+        default=0.0, ge=0, le=60, description="Ring this long before answering."
+    )
+    voice_stats: bool = Field(
+        default=False,
+        description="Serve RTP pacing statistics at /voice/stats (benchmarks); off in production.",
+    )
     bench_echo: bool = Field(
         default=False,
         description="Mount the raw WebSocket echo at /bench/echo, the benchmark baseline; off in production.",

@@ -27,6 +27,13 @@ PHONE_ONLY = "That works only on a phone call."
 
 def turn_context(conversation: Conversation, now: datetime) -> TurnContext:
     """What the engine needs to know about a conversation."""
+    context = {
+        name: entry.get("value") for name, entry in conversation.context.items() if isinstance(entry, dict)
+    }
+    # Only a call has phone numbers (the voice channel stores them when it answers): on messaging
+    # they stay empty, whatever a host page sends, so `IsBlank(bot.CustomerPhoneNumber)` tells
+    # the channels apart as in the seed.
+    is_call = conversation.channel == "voice"
     return TurnContext(
         conversation_id=conversation.id,
         now=now,
@@ -35,11 +42,9 @@ def turn_context(conversation: Conversation, now: datetime) -> TurnContext:
         user_name=conversation.customer.name,
         authenticated=conversation.customer.authenticated,
         in_test_mode=conversation.bot_only,
-        context={
-            name: entry.get("value")
-            for name, entry in conversation.context.items()
-            if isinstance(entry, dict)
-        },
+        customer_phone=str(context.get("CustomerPhoneNumber") or "") if is_call else "",
+        organization_phone=str(context.get("OrganizationPhoneNumber") or "") if is_call else "",
+        context=context,
     )
 
 

@@ -57,6 +57,11 @@ async def do_hand_off(
         if conversation.widget_id
         else None
     )
+    if target is None:
+        # A call knows its workstream from the number dialled (see warmline.channels.voice).
+        placed = await tx.session.get(ConversationRow, conversation_id)
+        if placed is not None and placed.environment_id and placed.workstream_id:
+            target = f"{placed.environment_id}/{placed.workstream_id}"
     found = await find_workstream(tx.session, target)
     if found is None:
         await do_append_activity(

@@ -12,9 +12,36 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+_NUMBER_PROBLEMS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "does not start with a known country code",
+    phonenumbers.ValidationResult.TOO_SHORT: "is too short",
+    phonenumbers.ValidationResult.TOO_LONG: "is too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "has an impossible length",
+}
+
+
+def check_phone_number(value: str) -> str:
+    """A phone number as the seed writes them: country code and number, digits only, no ``+``."""
+    if value.startswith("+"):
+        raise ValueError(f"'{value}': write phone numbers without '+' (country code and number, digits only)")
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"'{value}': a phone number is digits only")
+    try:
+        parsed = phonenumbers.parse(f"+{value}", None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"'{value}' does not start with a known country code") from None
+    result = phonenumbers.is_possible_number_with_reason(parsed)
+    problem = _NUMBER_PROBLEMS.get(result)
+    if problem:
+        raise ValueError(f"'{value}' {problem}")
+    return value
+
+
+PhoneNumber = Annotated[str, AfterValidator(check_phone_number)]
 TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -225,11 +252,16 @@ class Workstream(Strict):
     rules: list[RoutingRule] = Field(default_factory=list)
     allowed_presences: list[BasePresence] = Field(default_factory=lambda: [BasePresence.AVAILABLE])
     post_conversation_survey: bool = False
+    phone_numbers: list[PhoneNumber] = Field(
+        default_factory=list, description="Numbers callers dial to reach this voice workstream."
+    )
 
     @model_validator(mode="after")
     def _voice_is_push(self) -> Workstream:
         if self.type is WorkstreamType.VOICE and self.distribution is Distribution.PICK:
             raise ValueError("a voice workstream must use push distribution")
+        if self.phone_numbers and self.type is not WorkstreamType.VOICE:
+            raise ValueError("only a voice workstream has phone numbers")
         if self.bot and self.distribution is Distribution.PICK:
             raise ValueError("a bot can only be the first agent of a push workstream")
         return self
@@ -298,3 +330,19 @@ class ContactCenter(Strict):
     queues: list[Queue] = Field(default_factory=list)
     workstreams: list[Workstream] = Field(default_factory=list)
     agents: list[Agent] = Field(default_factory=list)
+    outbound_numbers: list[PhoneNumber] = Field(
+        default_factory=list,
+        description="Numbers calls may be transferred to (the 'Make calls' permission of the seed).",
+    )
+
+    @model_validator(mode="after")
+    def _numbers_answer_once(self) -> ContactCenter:
+        seen: dict[str, str] = {}
+        for workstream in self.workstreams:
+            for number in workstream.phone_numbers:
+                if number in seen:
+                    raise ValueError(
+                        f"phone number {number} belongs to both '{seen[number]}' and '{workstream.id}'"
+                    )
+                seen[number] = workstream.id
+        return self
