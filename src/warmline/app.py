@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from starlette.routing import WebSocketRoute
 
 from warmline import __version__, bench
@@ -35,6 +36,7 @@ from warmline.channels.widget.registry import list_widgets
 from warmline.config import Settings
 from warmline.cors import BrowserCORSMiddleware, OriginPolicy
 from warmline.events import InProcessBus
+from warmline.events.redis import RedisBus
 from warmline.routing import api as routing_api
 from warmline.routing.worker import RoutingWorker
 from warmline.runtime import Runtime, utc_now
@@ -63,7 +65,8 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI application for one process (``bot_http``: outbound to external bots)."""
     settings = settings or Settings()
-    bus = InProcessBus()
+    # One process: events stay in memory. Several: Redis carries them (the store stays the truth).
+    bus: InProcessBus | RedisBus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
     db = Database(settings.database_url, bus, schema=settings.database_schema)
     http = HttpxClient()
     library = BotLibrary(db, http=http)
@@ -90,6 +93,8 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await refresh_origins(runtime, policy)
 
+        if isinstance(bus, RedisBus):
+            await bus.start()
         await refresh_origins(runtime, policy)
         tasks = [asyncio.create_task(keep_fresh()), asyncio.create_task(handoff_status.run())]
         if settings.routing_worker:
@@ -107,6 +112,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await http.close()
+            if isinstance(bus, RedisBus):
+                await bus.stop()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -145,20 +152,34 @@ def create_app(
     app.include_router(workspace_api.router)
     app.include_router(workspace_stream.router)
     app.include_router(routing_api.router)
+    app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
+    app.mount("/workspace/static", StaticFiles(directory=workspace_pages.STATIC), name="workspace-static")
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)
-    app.mount("/widgets/static", StaticFiles(directory=WIDGET_STATIC), name="widget-static")
     app.mount("/admin/static", StaticFiles(directory=admin_pages.STATIC), name="admin-static")
-    app.mount("/workspace/static", StaticFiles(directory=workspace_pages.STATIC), name="workspace-static")
     if settings.voice_stats:
         app.include_router(voice_server.stats_router)
     if settings.bench_echo:
         app.router.routes.append(WebSocketRoute(bench.ECHO_PATH, bench.echo))
 
     @app.get("/healthz", tags=["Operations"])
-    async def health() -> dict[str, str]:
-        """Liveness and version."""
-        return {"status": "ok", "version": __version__}
+    async def health() -> JSONResponse:
+        """Liveness, version, and whether the database and the event bus are reachable (503 if not)."""
+        database_ok = True
+        try:
+            async with runtime.db.reading() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            database_ok = False
+        events = bus.health() if isinstance(bus, RedisBus) else {"backend": "in-process", "connected": True}
+        ok = database_ok and bool(events["connected"])
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "database": {"connected": database_ok},
+            "events": events,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:

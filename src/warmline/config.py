@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     upload_dir: Path = Field(default=Path("var/uploads"))
     keepalive_seconds: float = Field(default=20.0, gt=0)
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db for events between processes; one process needs none.",
+    )
     routing_worker: bool = Field(
         default=True,
         description="Run the timer and assignment loop in this process (offers, overflow, auto-close).",
