@@ -215,6 +215,12 @@ class SendStats:
         self.worst = 0.0
         self.late_ticks = 0
 
+    def reset(self) -> None:
+        """Start counting afresh (a benchmark's next round); senders keep this same object."""
+        self.histogram = [0] * (self.BUCKETS + 1)
+        self.packets = self.intervals = self.late_ticks = 0
+        self.worst = 0.0
+
     def record(self, interval: float) -> None:
         """One interval between consecutive packets of a talkspurt."""
         error = abs(interval - FRAME_SECONDS)

@@ -84,10 +84,20 @@ def create_switchboard(
 stats_router = APIRouter(include_in_schema=False)
 
 
-@stats_router.get("/voice/stats")
-async def voice_stats(request: Request) -> dict[str, Any]:
-    """Calls in progress and RTP send-interval jitter (mounted with ``WARMLINE_VOICE_STATS=1``)."""
+def _board(request: Request) -> Switchboard:
     board: Switchboard | None = request.app.state.voice
     if board is None:
         raise HTTPException(404, "the SIP server is not running (set WARMLINE_SIP_PORT)")
-    return board.stats()
+    return board
+
+
+@stats_router.get("/voice/stats")
+async def voice_stats(request: Request) -> dict[str, Any]:
+    """Calls in progress and RTP send-interval jitter (mounted with ``WARMLINE_VOICE_STATS=1``)."""
+    return _board(request).stats()
+
+
+@stats_router.delete("/voice/stats", status_code=204)
+async def reset_voice_stats(request: Request) -> None:
+    """Start the counters and the jitter histogram afresh."""
+    _board(request).reset_stats()
