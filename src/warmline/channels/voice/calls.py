@@ -749,17 +749,22 @@ class Switchboard(asyncio.DatagramProtocol):
     async def start(self) -> None:
         """Listen for SIP and start the media clock; a port in use turns voice off, not the server."""
         loop = asyncio.get_running_loop()
+        # Bound here rather than by the loop: a failed bind then leaves no half-made transport.
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_DGRAM
+        )
         try:
-            self.transport, _ = await loop.create_datagram_endpoint(
-                lambda: self, local_addr=(self.settings.host, self.settings.port)
-            )
+            sock.bind((self.settings.host, self.settings.port))
         except OSError as error:
+            sock.close()
             log.error(
                 "Voice: cannot listen on udp %s (%s); calls are off in this process",
                 _hostport(self.settings.host, self.settings.port),
                 error.strerror or error,
             )
             return
+        sock.setblocking(False)
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self.port = self.transport.get_extra_info("sockname")[1]
         # The media clock thread waits for the GIL at each tick while the event loop computes; a
         # shorter switch interval (default 5 ms) bounds that wait to 1 ms (restored by ``stop``).
