@@ -142,7 +142,9 @@ def seed(url: str, schema: str | None) -> None:
 
 
 @contextlib.contextmanager
-def warmline_server(database_url: str | None, port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def warmline_server(
+    database_url: str | None, port: int, workdir: Path, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """``warmline serve`` with the echo baseline on; killed on the way out, whatever happened."""
     with contextlib.ExitStack() as stack:
         env = {
@@ -155,15 +157,21 @@ def warmline_server(database_url: str | None, port: int, workdir: Path) -> Itera
         if database_url and database_url.startswith("postgresql"):
             env["WARMLINE_DATABASE_SCHEMA"] = stack.enter_context(postgres_schema(database_url))
         seed(env["WARMLINE_DATABASE_URL"], env.get("WARMLINE_DATABASE_SCHEMA"))
-        log = stack.enter_context((workdir / "server.log").open("wb"))
+        log = stack.enter_context(log_path.open("wb"))
         command = [warmline_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
         on_linux = sys.platform == "linux"
         server = subprocess.Popen(
             command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent if on_linux else None
         )
         try:
-            wait_until_ready(server, port, workdir / "server.log")
+            wait_until_ready(server, port, log_path)
             yield server
+        except Exception:
+            # The log may live in the temp dir that is about to go: show its end with the error.
+            stop(server)
+            tail = log_path.read_text(errors="replace").splitlines()[-60:]
+            print("--- end of the server log ---", *tail, "---", sep="\n", file=sys.stderr)
+            raise
         finally:
             stop(server)
 
@@ -370,8 +378,10 @@ async def measure(
 
 
 async def benchmark(args: argparse.Namespace, base: str, server_pid: int) -> tuple[Phase, Phase]:
-    # One pooled HTTP session with no connection cap, so N clients never queue in the client.
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    # One pooled HTTP session with no connection cap, so N clients never queue in the client. Idle
+    # connections are dropped before uvicorn's 5 s keep-alive ends: reusing one the server is
+    # closing at that moment fails a POST with a reset (browsers retry; this client would not).
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
     timeout = aiohttp.ClientTimeout(total=REPLY_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         chats = [WebChatClient(http, base, n) for n in range(args.clients)]
@@ -449,6 +459,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "postgresql+asyncpg://postgres@127.0.0.1:5432/test runs in a fresh schema, dropped afterwards",
     )
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--server-log", type=Path, help="keep the server's output here (default: discarded)")
     parser.add_argument(
         "--profile",
         metavar="PATH",
@@ -481,7 +492,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="warmline-bench-") as tmp,
-            warmline_server(args.database_url, port, Path(tmp)) as server,
+            warmline_server(
+                args.database_url, port, Path(tmp), args.server_log or Path(tmp) / "server.log"
+            ) as server,
             profiled(server.pid, args.profile),
         ):
             turns, echo = runner(benchmark(args, f"http://127.0.0.1:{port}", server.pid))
