@@ -147,11 +147,15 @@ async def _timer(
 
 
 async def _cancel_timers(tx: Transaction, purpose: str, subject: str) -> None:
-    await tx.session.execute(
-        update(TimerRow)
+    # A timer another worker has claimed (and is firing) is skipped, not waited for: that worker
+    # holds it while it waits for the conversation or offer this transaction holds, so waiting
+    # would deadlock. Firing re-checks the state under lock and finds nothing left to do.
+    unclaimed = (
+        select(TimerRow.id)
         .where(TimerRow.purpose == purpose, TimerRow.subject == subject, TimerRow.done.is_(False))
-        .values(done=True)
+        .with_for_update(skip_locked=True)
     )
+    await tx.session.execute(update(TimerRow).where(TimerRow.id.in_(unclaimed)).values(done=True))
 
 
 async def _conversation(
@@ -159,7 +163,8 @@ async def _conversation(
 ) -> ConversationRow:
     query = select(ConversationRow).where(ConversationRow.id == conversation_id)
     if lock:
-        query = query.with_for_update()
+        # Refresh too: a copy this session read earlier may predate another worker's commit.
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = await session.scalar(query)
     if row is None:
         raise RoutingError(f"conversation '{conversation_id}' does not exist")
@@ -222,6 +227,10 @@ async def do_route_conversation(
     row = await _conversation(tx.session, conversation_id, lock=True)
     if row.state in (ConversationState.CLOSED, ConversationState.WRAP_UP):
         raise RoutingError(f"conversation '{conversation_id}' has ended")
+    if row.state == ConversationState.ACTIVE and row.owner == "agent":
+        raise RoutingError(f"conversation '{conversation_id}' is with agent '{row.agent_id}'")
+    # Re-routing a waiting conversation: its open offer (and the capacity it holds) goes first.
+    await _withdraw_offer(tx, row.id, now)
     queue_id, rule, reason, skills, rule_priority = choose_queue(config, workstream, variables, now)
     queue = config.queues[queue_id]
     overflow = await _pre_queue_overflow(tx, config, queue, now)
@@ -435,19 +444,28 @@ async def release_capacity(
             }
         )
     )
-    agent = await tx.session.get(AgentRow, (environment, agent_id))
-    if agent is not None and agent.presence_text == AUTO_BUSY:
+    # Read the stored value, not a copy loaded earlier in this transaction (a claim since may
+    # have made the agent Busy).
+    text = await tx.session.scalar(
+        select(_AGENTS.c.presence_text).where(
+            _AGENTS.c.environment_id == environment, _AGENTS.c.id == agent_id
+        )
+    )
+    if text == AUTO_BUSY:
         await _set_presence_row(tx, environment, agent_id, BasePresence.AVAILABLE, None, now)
 
 
 async def do_assign_queue(
     tx: Transaction, config: RoutingConfig, queue_id: str, now: datetime, limit: int = 50
 ) -> list[str]:
-    """One assignment cycle for a push queue: offer waiting conversations to eligible agents."""
+    """One assignment cycle for a queue: offer its waiting push conversations to eligible agents."""
     queue = config.queues.get(queue_id)
-    workstream = config.workstream_for_queue(queue_id)
-    if queue is None or workstream is None or workstream.distribution is Distribution.PICK:
+    if queue is None:
         return []
+    # Each conversation keeps its own workstream's settings (distribution, units, offer timeout),
+    # also in a queue it reached by transfer or overflow that no workstream routes to.
+    fallback = config.workstream_for_queue(queue_id)
+    pick = [w.id for w in config.workstreams.values() if w.distribution is Distribution.PICK]
     pending_offer = exists().where(OfferRow.pending_for == ConversationRow.id)
     waiting = list(
         await tx.session.scalars(
@@ -456,6 +474,7 @@ async def do_assign_queue(
                 ConversationRow.environment_id == config.environment,
                 ConversationRow.queue_id == queue_id,
                 ConversationRow.state == ConversationState.WAITING,
+                ConversationRow.workstream_id.not_in(pick),
                 ~pending_offer,
             )
             .order_by(ConversationRow.routing_priority, ConversationRow.queued_at, ConversationRow.id)
@@ -474,9 +493,16 @@ async def do_assign_queue(
             r.id,
         )
     )
-    candidates = {c.agent_id: c for c in await _candidates(tx.session, config, queue_id, workstream)}
+    pools: dict[str, dict[str, Candidate]] = {}
     offered: list[str] = []
     for row in waiting:
+        workstream = config.workstreams.get(row.workstream_id or "") or fallback
+        if workstream is None:
+            continue
+        if workstream.id not in pools:
+            found = await _candidates(tx.session, config, queue_id, workstream)
+            pools[workstream.id] = {c.agent_id: c for c in found}
+        candidates = pools[workstream.id]
         routing = row.routing or {}
         units = int(routing.get("units", workstream.capacity_units))
         order = pick_agent(
@@ -593,11 +619,14 @@ async def do_accept_offer(tx: Transaction, offer_id: str, agent_id: str, now: da
     return row.id
 
 
-async def _join(tx: Transaction, conversation_id: str, agent_id: str, now: datetime) -> None:
+async def _join(
+    tx: Transaction, conversation_id: str, agent_id: str, now: datetime, role: str = Role.AGENT
+) -> None:
+    # Once per role: an agent can come back (transfer back, a second consult) but is one participant.
     found = await tx.session.scalar(
         select(ParticipantRow.id).where(
             ParticipantRow.conversation_id == conversation_id,
-            ParticipantRow.role == Role.AGENT,
+            ParticipantRow.role == role,
             ParticipantRow.participant_id == agent_id,
         )
     )
@@ -605,7 +634,7 @@ async def _join(tx: Transaction, conversation_id: str, agent_id: str, now: datet
         tx.session.add(
             ParticipantRow(
                 conversation_id=conversation_id,
-                role=Role.AGENT,
+                role=role,
                 participant_id=agent_id,
                 name=None,
                 joined_at=now,
@@ -634,6 +663,15 @@ async def _close_offer(tx: Transaction, offer: OfferRow, state: str, now: dateti
     event = {"offer": offer.id, "conversation": row.id, "state": state}
     tx.emit(Event(OFFER_CLOSED, agent_topic(offer.environment_id, offer.agent_id), event))
     tx.emit(Event(OFFER_CLOSED, row.id, event))
+
+
+async def _withdraw_offer(tx: Transaction, conversation_id: str, now: datetime) -> None:
+    """Close the conversation's pending offer, if any, giving the offered agent's capacity back."""
+    pending = await tx.session.scalar(
+        select(OfferRow).where(OfferRow.pending_for == conversation_id).with_for_update()
+    )
+    if pending is not None:
+        await _close_offer(tx, pending, "withdrawn", now)
 
 
 async def do_reject_offer(tx: Transaction, offer_id: str, agent_id: str, now: datetime) -> None:
@@ -678,6 +716,7 @@ async def do_pick_conversation(
     units = int((row.routing or {}).get("units", workstream.capacity_units))
     if not await _claim_capacity(tx, config, agent_id, workstream, units, now):
         raise RoutingError("you have no capacity left, or your presence does not allow new work")
+    await _withdraw_offer(tx, row.id, now)  # offered to someone else meanwhile: the pick wins
     row.routing = {**(row.routing or {}), "capacity_held": True}
     before = row.state
     row.state, row.owner, row.agent_id = ConversationState.ACTIVE, "agent", agent_id
@@ -708,6 +747,8 @@ async def do_transfer_to_queue(
 ) -> None:
     """Active → Waiting in another queue (same channel type); the agent's capacity is released."""
     row = await _conversation(tx.session, conversation_id, lock=True)
+    if row.state not in (ConversationState.ACTIVE, ConversationState.WAITING):
+        raise RoutingError(f"a {row.state} conversation cannot be transferred")
     config = await _config(tx.session, row.environment_id or "")
     queue = config.queues.get(queue_id)
     if queue is None:
@@ -715,6 +756,7 @@ async def do_transfer_to_queue(
     kind = (row.routing or {}).get("type", "messaging")
     if queue.type.value != kind:
         raise RoutingError(f"a {kind} conversation can only move to a {kind} queue")
+    await _withdraw_offer(tx, row.id, now)
     await release_agent(tx, row, now)
     routing = {
         **(row.routing or {}),
@@ -732,6 +774,8 @@ async def do_transfer_to_agent(
 ) -> str:
     """Offer the conversation to one named agent; until they accept, it waits in its queue."""
     row = await _conversation(tx.session, conversation_id, lock=True)
+    if row.state not in (ConversationState.ACTIVE, ConversationState.WAITING):
+        raise RoutingError(f"a {row.state} conversation cannot be transferred")
     config = await _config(tx.session, row.environment_id or "")
     if agent_id not in config.agents:
         raise RoutingError(f"unknown agent '{agent_id}'")
@@ -739,6 +783,7 @@ async def do_transfer_to_agent(
     units = int((row.routing or {}).get("units", workstream.capacity_units))
     if not await _claim_capacity(tx, config, agent_id, workstream, units, now):
         raise RoutingError(f"agent '{agent_id}' is not available or has no capacity left")
+    await _withdraw_offer(tx, row.id, now)
     await release_agent(tx, row, now)
     queue = config.queues[row.queue_id or workstream.fallback_queue]
     routing = {
@@ -756,11 +801,7 @@ async def do_consult(tx: Transaction, conversation_id: str, agent_id: str, actor
     row = await _conversation(tx.session, conversation_id)
     if row.state != ConversationState.ACTIVE:
         raise RoutingError("only an active conversation can be consulted on")
-    tx.session.add(
-        ParticipantRow(
-            conversation_id=row.id, role="consult", participant_id=agent_id, name=None, joined_at=now
-        )
-    )
+    await _join(tx, row.id, agent_id, now, role="consult")
     await _transition(tx, row.id, row.state, row.state, actor, f"consult with agent '{agent_id}'", now)
     tx.emit(
         Event(
@@ -894,8 +935,10 @@ async def _fire(tx: Transaction, timer: TimerRow, now: datetime) -> None:
     if timer.purpose == OFFER_EXPIRY:
         await do_expire_offer(tx, timer.subject, now)
         return
-    row = await tx.session.get(ConversationRow, timer.subject)
-    if row is None:
+    # Locked and fresh: an agent may be accepting this conversation at the same moment.
+    try:
+        row = await _conversation(tx.session, timer.subject, lock=True)
+    except RoutingError:
         return
     if timer.purpose == QUEUE_OVERFLOW:
         queue_id = (timer.payload or {}).get("queue")
