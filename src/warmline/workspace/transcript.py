@@ -14,6 +14,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from warmline.activity import ADAPTIVE_CARD, Activity, Attachment
+from warmline.bot.topic_bot import fx_type
 from warmline.conversations.model import Role, StoredActivity
 
 HANDOFF_EVENT = "handoff.initiate"
@@ -173,20 +174,6 @@ def context_panel(context: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "Blank"
-    if isinstance(value, bool):
-        return "Boolean"
-    if isinstance(value, int | float):
-        return "Number"
-    if isinstance(value, dict):
-        return "Record"
-    if isinstance(value, list):
-        return "Table"
-    return "Text"
-
-
 def bot_variables(handoff: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The bot's variables from the hand-off (``{value, type}`` entries, or bare values), typed."""
     if not handoff:
@@ -199,9 +186,9 @@ def bot_variables(handoff: dict[str, Any] | None) -> list[dict[str, Any]]:
             continue
         for name, entry in sorted(variables.items()):
             if isinstance(entry, dict) and "value" in entry:
-                value, kind = entry.get("value"), str(entry.get("type") or _type_of(entry.get("value")))
+                value, kind = entry.get("value"), str(entry.get("type") or fx_type(entry.get("value")))
             else:
-                value, kind = entry, _type_of(entry)
+                value, kind = entry, fx_type(entry)
             items.append({"scope": scope, "name": name, "value": show(value), "type": kind})
     return items
 
